@@ -1,0 +1,41 @@
+/* Internal to format/: the pieces of mr_file_open(), one file per record kind. */
+#ifndef MR_PARSE_H
+#define MR_PARSE_H
+
+#include "mr-cursor.h"
+#include "mr-error.h"
+#include "mr-file.h"
+
+/* QEMU's record types (FORMAT.md §4). */
+enum {
+    MR_REC_EOF = 0x00,
+    MR_REC_SECTION_START = 0x01,
+    MR_REC_SECTION_PART = 0x02,
+    MR_REC_SECTION_END = 0x03,
+    MR_REC_SECTION_FULL = 0x04,
+    MR_REC_SUBSECTION = 0x05,
+    MR_REC_VMDESCRIPTION = 0x06,
+    MR_REC_CONFIGURATION = 0x07,
+    MR_REC_COMMAND = 0x08,
+    MR_REC_SECTION_FOOTER = 0x7e,
+};
+
+void mr_file_warn(MrFile *f, guint64 offset, const char *fmt, ...)
+    G_GNUC_PRINTF(3, 4);
+gboolean mr_is_printable(const char *s, gsize len);
+
+/* mr-config.c: the body after the 0x07 byte. */
+gboolean mr_parse_config(MrFile *f, MrCursor *c, GError **err);
+/* mr-ram.c: the START body (after the section header) and the body of a
+ * PART/END section (EOS words only). */
+gboolean mr_parse_ram_start(MrFile *f, MrCursor *c, GError **err);
+gboolean mr_parse_ram_eos(MrFile *f, MrCursor *c, const char *what,
+                          GError **err);
+/* mr-vmdesc.c: finds the vmdesc from the end of the file (FORMAT.md §8.1)
+ * and parses it. */
+gboolean mr_vmdesc_load(MrFile *f, GError **err);
+/* mr-file.c: the optional footer after a section body (FORMAT.md §6). */
+gboolean mr_parse_footer(MrFile *f, MrCursor *c, guint32 section_id,
+                         const char *what, gboolean *has_footer, GError **err);
+
+#endif

@@ -1,0 +1,129 @@
+/* mramfs-info: what a mapped-ram migration file holds (see mramfs-info(1)). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli-common.h"
+#include "mr-error.h"
+#include "mr-file.h"
+#include "mr-summary.h"
+
+static char *
+human_size(guint64 n)
+{
+    return g_format_size_full(n, G_FORMAT_SIZE_IEC_UNITS);
+}
+
+static void
+print_table(const MrFile *f)
+{
+    g_autofree char *fsize = human_size(f->file_size);
+    g_autofree char *ram = human_size(f->ram_total);
+    guint64 present_total = 0;
+
+    printf("file:          %s (%s)\n", f->path, fsize);
+    if (f->stream_offset)
+        printf("stream offset: 0x%" G_GINT64_MODIFIER "x\n", f->stream_offset);
+    printf("machine:       %s\n", f->machine ? f->machine : "(none)");
+    printf("page size:     %" G_GINT64_MODIFIER "u\n", f->page_size);
+    printf("capabilities: ");
+    for (guint i = 0; i < f->capabilities->len; i++)
+        printf(" %s", (char *)g_ptr_array_index(f->capabilities, i));
+    printf("\nguest RAM:     %s in %u blocks\n\n", ram, f->blocks->len);
+
+    printf("%-28s %12s %10s %12s %12s %12s %12s\n", "RAM BLOCK", "SIZE",
+           "PRESENT", "STORED", "HEADER", "BITMAP", "PAGES");
+    for (guint i = 0; i < f->blocks->len; i++) {
+        const MrRamBlock *b = g_ptr_array_index(f->blocks, i);
+        guint64 present = mr_block_present_pages(b);
+        g_autofree char *size = human_size(b->used_length);
+        g_autofree char *stored = human_size(present * b->page_size);
+
+        present_total += present;
+        if (!b->stored) {
+            printf("%-28s %12s %10s %12s %#12" G_GINT64_MODIFIER "x %12s %12s\n",
+                   b->idstr, size, "-", "not stored", b->header_offset, "-", "-");
+            continue;
+        }
+        printf("%-28s %12s %10" G_GINT64_MODIFIER "u %12s %#12"
+               G_GINT64_MODIFIER "x %#12" G_GINT64_MODIFIER "x %#12"
+               G_GINT64_MODIFIER "x\n", b->idstr, size, present, stored,
+               b->header_offset, b->bitmap_offset, b->pages_offset);
+    }
+    printf("%-28s %12s %10" G_GINT64_MODIFIER "u\n\n", "total", ram,
+           present_total);
+
+    if (!f->devices_bounded) {
+        printf("device sections: from 0x%" G_GINT64_MODIFIER "x, not "
+               "decodable without a vmdesc\n", f->devices_offset);
+    } else {
+        printf("%-36s %5s %4s %12s %8s\n", "DEVICE SECTION", "INST", "VER",
+               "OFFSET", "SIZE");
+        for (guint i = 0; i < f->devices->len; i++) {
+            const MrSection *s = g_ptr_array_index(f->devices, i);
+            printf("%-36s %5u %4u %#12" G_GINT64_MODIFIER "x %8"
+                   G_GINT64_MODIFIER "u\n", s->idstr, s->instance_id,
+                   s->version_id, s->offset, s->end_offset - s->offset);
+        }
+    }
+    if (f->has_vmdesc)
+        printf("\nvmdesc:        %" G_GINT64_MODIFIER "u bytes of JSON at 0x%"
+               G_GINT64_MODIFIER "x\n", f->vmdesc_size, f->vmdesc_json_offset);
+    else
+        printf("\nvmdesc:        none\n");
+    for (guint i = 0; i < f->warnings->len; i++)
+        printf("warning: %s\n", (char *)g_ptr_array_index(f->warnings, i));
+}
+
+int
+main(int argc, char **argv)
+{
+    gboolean json = FALSE, version = FALSE;
+    g_autofree char *offset = NULL, *order = NULL;
+    GOptionEntry entries[] = {
+        { "json", 'j', 0, G_OPTION_ARG_NONE, &json,
+          "Print one JSON object instead of tables", NULL },
+        { "offset", 'o', 0, G_OPTION_ARG_STRING, &offset,
+          "The stream starts at byte N (file:PATH,offset=N)", "N" },
+        { "bitmap-order", 0, 0, G_OPTION_ARG_STRING, &order,
+          "Bitmap layout of the saving host: le (default), be64, be32",
+          "ORDER" },
+        { "version", 'V', 0, G_OPTION_ARG_NONE, &version,
+          "Print the version and exit", NULL },
+        { NULL }
+    };
+    g_autoptr(GOptionContext) ctx = g_option_context_new("FILE");
+    g_autoptr(GError) err = NULL;
+    g_autoptr(MrFile) f = NULL;
+    MrOpenOptions opts = { 0 };
+
+    g_option_context_set_summary(ctx, "Show what a QEMU mapped-ram migration "
+                                 "file holds: machine, RAM blocks, devices.");
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    if (!g_option_context_parse(ctx, &argc, &argv, &err) ||
+        !cli_open_options(offset, order, &opts, &err)) {
+        fprintf(stderr, "mramfs-info: %s\n", err->message);
+        return MRAMFS_EXIT_USAGE;
+    }
+    if (version) {
+        printf("mramfs-info %s\n", MRAMFS_VERSION);
+        return MRAMFS_EXIT_OK;
+    }
+    if (argc != 2) {
+        fprintf(stderr, "mramfs-info: expected one FILE (try --help)\n");
+        return MRAMFS_EXIT_USAGE;
+    }
+    f = mr_file_open(argv[1], &opts, &err);
+    if (f == NULL) {
+        fprintf(stderr, "mramfs-info: %s\n", err->message);
+        return MRAMFS_EXIT_INVALID;
+    }
+    if (json) {
+        json_object *o = mr_summary_json(f);
+        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+                                                   JSON_C_TO_STRING_SPACED));
+        json_object_put(o);
+    } else {
+        print_table(f);
+    }
+    return fflush(stdout) == 0 ? MRAMFS_EXIT_OK : MRAMFS_EXIT_INVALID;
+}
