@@ -1,0 +1,451 @@
+/* The FUSE low-level handlers (libfuse 3.14).  Every handler ends in exactly
+ * one fuse_reply_*; helpers return -errno.  The tree never changes after
+ * mount, so lookups take no lock; block reads go straight from the
+ * snapshot's descriptor to the kernel (fuse_reply_data with fd buffers, so
+ * libfuse can splice) and only absent pages are served from memory. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <syslog.h>
+
+#include "mfs-fs.h"
+#include "mr-read.h"
+
+/* The tree is fixed for the life of the mount. */
+#define MFS_TIMEOUT 86400.0
+#define XATTR_PREFIX "user.mramfs."
+
+static MfsFs *
+fs_of(fuse_req_t req)
+{
+    return fuse_req_userdata(req);
+}
+
+static MfsNode *
+node_of(fuse_req_t req, fuse_ino_t ino)
+{
+    return mfs_tree_get(fs_of(req)->tree, ino);
+}
+
+static void
+fill_stat(const MfsFs *fs, const MfsNode *n, struct stat *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->st_ino = n->ino;
+    st->st_uid = fs->opts.has_uid ? fs->opts.uid : fs->file_st.st_uid;
+    st->st_gid = fs->opts.has_gid ? fs->opts.gid : fs->file_st.st_gid;
+    st->st_atim = fs->file_st.st_atim;
+    st->st_mtim = fs->file_st.st_mtim;
+    st->st_ctim = fs->file_st.st_ctim;
+    st->st_blksize = fs->opts.max_read;
+    switch (n->kind) {
+    case MFS_NODE_DIR:
+        st->st_mode = S_IFDIR | (0555 & ~fs->opts.umask);
+        st->st_nlink = 2;
+        for (guint i = 0; i < n->children->len; i++)
+            if (((MfsNode *)g_ptr_array_index(n->children, i))->kind == MFS_NODE_DIR)
+                st->st_nlink++;
+        break;
+    case MFS_NODE_BLOCK: {
+        const MrRamBlock *b = n->block;
+        mode_t perm = fs->opts.read_only ? 0444 : 0644;
+        st->st_mode = S_IFREG | (perm & ~fs->opts.umask);
+        st->st_nlink = 1;
+        st->st_size = (off_t)b->used_length;
+        /* du counts what the snapshot holds, not the guest's RAM size. */
+        st->st_blocks = (blkcnt_t)(mr_block_present_pages(b) * b->page_size / 512);
+        break;
+    }
+    case MFS_NODE_BLOB:
+        st->st_mode = S_IFREG | (0444 & ~fs->opts.umask);
+        st->st_nlink = 1;
+        st->st_size = (off_t)g_bytes_get_size(n->blob);
+        st->st_blocks = (st->st_size + 511) / 512;
+        break;
+    }
+}
+
+static void
+mfs_init(void *userdata, struct fuse_conn_info *conn)
+{
+    MfsFs *fs = userdata;
+
+    conn->max_write = fs->opts.max_read;
+    conn->max_readahead = fs->opts.max_read;
+    if (!fs->opts.no_splice)
+        conn->want |= conn->capable & (FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
+    else
+        conn->want &= ~(unsigned)(FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
+                                  FUSE_CAP_SPLICE_READ);
+}
+
+static void
+mfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    MfsFs *fs = fs_of(req);
+    MfsNode *dir = mfs_tree_get(fs->tree, parent), *n;
+    struct fuse_entry_param e;
+
+    if (dir == NULL || dir->kind != MFS_NODE_DIR) {
+        fuse_reply_err(req, dir ? ENOTDIR : ENOENT);
+        return;
+    }
+    n = mfs_tree_lookup(dir, name);
+    if (n == NULL) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    memset(&e, 0, sizeof(e));
+    e.ino = n->ino;
+    e.attr_timeout = MFS_TIMEOUT;
+    e.entry_timeout = MFS_TIMEOUT;
+    fill_stat(fs, n, &e.attr);
+    fuse_reply_entry(req, &e);
+}
+
+static void
+mfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    MfsNode *n = node_of(req, ino);
+    struct stat st;
+
+    if (n == NULL) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    fill_stat(fs_of(req), n, &st);
+    fuse_reply_attr(req, &st, MFS_TIMEOUT);
+}
+
+static void
+mfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    MfsNode *n = node_of(req, ino);
+
+    if (n == NULL || n->kind != MFS_NODE_DIR) {
+        fuse_reply_err(req, n ? ENOTDIR : ENOENT);
+        return;
+    }
+    fi->cache_readdir = 1;
+    fi->keep_cache = 1;
+    fuse_reply_open(req, fi);
+}
+
+static void
+mfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+            struct fuse_file_info *fi)
+{
+    MfsFs *fs = fs_of(req);
+    MfsNode *dir = mfs_tree_get(fs->tree, ino);
+    g_autofree char *buf = NULL;
+    size_t used = 0;
+    guint total;
+
+    if (dir == NULL || dir->kind != MFS_NODE_DIR) {
+        fuse_reply_err(req, dir ? ENOTDIR : ENOENT);
+        return;
+    }
+    buf = g_malloc(size);
+    total = dir->children->len + 2;
+    for (guint i = (guint)MAX(off, 0); i < total; i++) {
+        struct stat st = { 0 };
+        const char *name;
+        size_t len;
+
+        if (i < 2) {
+            MfsNode *self = i == 0 ? dir : dir->parent;
+            name = i == 0 ? "." : "..";
+            st.st_ino = self->ino;
+            st.st_mode = S_IFDIR;
+        } else {
+            MfsNode *c = g_ptr_array_index(dir->children, i - 2);
+            name = c->name;
+            st.st_ino = c->ino;
+            st.st_mode = c->kind == MFS_NODE_DIR ? S_IFDIR : S_IFREG;
+        }
+        len = fuse_add_direntry(req, buf + used, size - used, name, &st, i + 1);
+        if (len > size - used)
+            break;
+        used += len;
+    }
+    fuse_reply_buf(req, buf, used);
+}
+
+static void
+mfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    MfsFs *fs = fs_of(req);
+    MfsNode *n = mfs_tree_get(fs->tree, ino);
+
+    if (n == NULL) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    if (n->kind == MFS_NODE_DIR) {
+        fuse_reply_err(req, EISDIR);
+        return;
+    }
+    if ((fi->flags & O_ACCMODE) != O_RDONLY &&
+        (fs->opts.read_only || n->kind == MFS_NODE_BLOB)) {
+        fuse_reply_err(req, fs->opts.read_only ? EROFS : EACCES);
+        return;
+    }
+    /* Only this daemon changes the file while it is mounted, so pages the
+     * kernel cached stay right across opens. */
+    fi->keep_cache = !fs->opts.direct_io;
+    fi->direct_io = fs->opts.direct_io;
+    fuse_reply_open(req, fi);
+}
+
+/* One buffer per run of pages: the snapshot's descriptor for present runs,
+ * shared zeros for absent ones. */
+static void
+read_block(fuse_req_t req, const MfsFs *fs, const MrRamBlock *b, size_t size,
+           off_t off)
+{
+    guint64 pos = (guint64)off, end;
+    struct fuse_bufvec *bv;
+    size_t nbufs = 0, cap;
+
+    if (pos >= b->used_length) {
+        fuse_reply_buf(req, NULL, 0);
+        return;
+    }
+    end = pos + MIN((guint64)size, b->used_length - pos);
+    cap = (size_t)((end - pos) / b->page_size + 2);
+    bv = g_malloc0(sizeof(*bv) + cap * sizeof(struct fuse_buf));
+    while (pos < end) {
+        guint64 page = pos / b->page_size;
+        MrPageRun r = mr_block_run_at(b, page, (end - 1) / b->page_size + 1);
+        guint64 run_end = MIN(end, (r.first + r.count) * b->page_size);
+        struct fuse_buf *fb = &bv->buf[nbufs++];
+
+        fb->size = (size_t)(run_end - pos);
+        if (r.present) {
+            fb->flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
+            fb->fd = fs->tree->file->fd;
+            fb->pos = (off_t)(b->pages_offset + pos);
+        } else {
+            fb->mem = fs->zeros;
+        }
+        pos = run_end;
+    }
+    bv->count = nbufs;
+    bv->idx = 0;
+    bv->off = 0;
+    fuse_reply_data(req, bv, 0);
+    g_free(bv);
+}
+
+static void
+mfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+         struct fuse_file_info *fi)
+{
+    MfsFs *fs = fs_of(req);
+    MfsNode *n = mfs_tree_get(fs->tree, ino);
+
+    if (n == NULL || n->kind == MFS_NODE_DIR) {
+        fuse_reply_err(req, n ? EISDIR : ENOENT);
+        return;
+    }
+    if (off < 0) {
+        fuse_reply_err(req, EINVAL);
+        return;
+    }
+    /* The kernel never asks for more than max_read; the zero buffer is that
+     * large. */
+    size = MIN(size, (size_t)fs->opts.max_read);
+    if (n->kind == MFS_NODE_BLOB) {
+        gsize len;
+        const char *data = g_bytes_get_data(n->blob, &len);
+        if ((guint64)off >= len)
+            fuse_reply_buf(req, NULL, 0);
+        else
+            fuse_reply_buf(req, data + off, MIN(size, len - (gsize)off));
+        return;
+    }
+    read_block(req, fs, n->block, size, off);
+}
+
+/* SEEK_DATA/SEEK_HOLE from the bitmap (FORMAT.md §11): EINVAL for a negative
+ * offset, ENXIO at or past the end, and a hole at the end of every file. */
+static int
+seek_block(const MrRamBlock *b, off_t off, int whence, off_t *out)
+{
+    guint64 page, next;
+
+    if (off < 0)
+        return -EINVAL;
+    if ((guint64)off >= b->used_length)
+        return -ENXIO;
+    page = (guint64)off / b->page_size;
+    if (whence == SEEK_DATA) {
+        if (b->stored && mr_bitmap_test(b->bitmap, page)) {
+            *out = off;
+            return 0;
+        }
+        next = b->stored ? mr_bitmap_next_set(b->bitmap, page) : b->num_pages;
+        if (next >= b->num_pages)
+            return -ENXIO;
+        *out = (off_t)(next * b->page_size);
+        return 0;
+    }
+    if (!b->stored || !mr_bitmap_test(b->bitmap, page)) {
+        *out = off;
+        return 0;
+    }
+    next = mr_bitmap_next_clear(b->bitmap, page);
+    *out = (off_t)MIN(next * b->page_size, b->used_length);
+    return 0;
+}
+
+static void
+mfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+          struct fuse_file_info *fi)
+{
+    MfsNode *n = node_of(req, ino);
+    off_t out = 0;
+    int r;
+
+    if (n == NULL || n->kind == MFS_NODE_DIR) {
+        fuse_reply_err(req, n ? EISDIR : ENOENT);
+        return;
+    }
+    if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+        fuse_reply_err(req, EINVAL);
+        return;
+    }
+    if (n->kind == MFS_NODE_BLOCK) {
+        r = seek_block(n->block, off, whence, &out);
+    } else {
+        off_t size = (off_t)g_bytes_get_size(n->blob);
+        r = off < 0 ? -EINVAL : off >= size ? -ENXIO : 0;
+        out = whence == SEEK_DATA ? off : size;
+    }
+    if (r < 0)
+        fuse_reply_err(req, -r);
+    else
+        fuse_reply_lseek(req, out);
+}
+
+/* The xattrs of a block file: its identity and layout in the snapshot. */
+static char *
+block_xattr(const MrRamBlock *b, const char *name)
+{
+    if (!g_str_has_prefix(name, XATTR_PREFIX))
+        return NULL;
+    name += strlen(XATTR_PREFIX);
+    if (g_str_equal(name, "idstr"))
+        return g_strdup(b->idstr);
+    if (g_str_equal(name, "page_size"))
+        return g_strdup_printf("%" G_GINT64_MODIFIER "u", b->page_size);
+    if (g_str_equal(name, "used_length"))
+        return g_strdup_printf("%" G_GINT64_MODIFIER "u", b->used_length);
+    if (g_str_equal(name, "present_pages"))
+        return g_strdup_printf("%" G_GINT64_MODIFIER "u", mr_block_present_pages(b));
+    if (g_str_equal(name, "stored"))
+        return g_strdup(b->stored ? "1" : "0");
+    if (!b->stored)
+        return NULL;
+    if (g_str_equal(name, "header_offset"))
+        return g_strdup_printf("%" G_GINT64_MODIFIER "u", b->header_offset);
+    if (g_str_equal(name, "bitmap_offset"))
+        return g_strdup_printf("%" G_GINT64_MODIFIER "u", b->bitmap_offset);
+    if (g_str_equal(name, "pages_offset"))
+        return g_strdup_printf("%" G_GINT64_MODIFIER "u", b->pages_offset);
+    return NULL;
+}
+
+static const char *const block_xattrs[] = {
+    "idstr", "page_size", "used_length", "present_pages", "stored",
+    "header_offset", "bitmap_offset", "pages_offset", NULL
+};
+
+static void
+reply_xattr_value(fuse_req_t req, const char *value, size_t len, size_t size)
+{
+    if (size == 0)
+        fuse_reply_xattr(req, len);
+    else if (size < len)
+        fuse_reply_err(req, ERANGE);
+    else
+        fuse_reply_buf(req, value, len);
+}
+
+static void
+mfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+    MfsNode *n = node_of(req, ino);
+    g_autofree char *value = NULL;
+
+    if (n == NULL) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    if (n->kind == MFS_NODE_BLOCK)
+        value = block_xattr(n->block, name);
+    if (value == NULL) {
+        fuse_reply_err(req, ENODATA);
+        return;
+    }
+    reply_xattr_value(req, value, strlen(value), size);
+}
+
+static void
+mfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+    MfsNode *n = node_of(req, ino);
+    g_autoptr(GString) list = g_string_new(NULL);
+
+    if (n == NULL) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    if (n->kind == MFS_NODE_BLOCK) {
+        for (guint i = 0; block_xattrs[i]; i++) {
+            if (!n->block->stored && i >= 5)
+                break;
+            g_string_append(list, XATTR_PREFIX);
+            g_string_append(list, block_xattrs[i]);
+            g_string_append_c(list, '\0');
+        }
+    }
+    reply_xattr_value(req, list->str, list->len, size);
+}
+
+static void
+mfs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+    MfsFs *fs = fs_of(req);
+    const MrFile *f = fs->tree->file;
+    struct statvfs sv;
+    guint64 stored = 0, bsize = f->page_size ? f->page_size : 4096;
+
+    for (guint i = 0; i < f->blocks->len; i++) {
+        const MrRamBlock *b = g_ptr_array_index(f->blocks, i);
+        stored += mr_block_present_pages(b) * b->page_size;
+    }
+    memset(&sv, 0, sizeof(sv));
+    sv.f_bsize = bsize;
+    sv.f_frsize = bsize;
+    sv.f_blocks = (f->ram_total + bsize - 1) / bsize;
+    sv.f_bfree = sv.f_blocks - stored / bsize;
+    sv.f_files = fs->tree->nodes->len;
+    sv.f_namemax = 255;
+    fuse_reply_statfs(req, &sv);
+}
+
+const struct fuse_lowlevel_ops mfs_ops = {
+    .init = mfs_init,
+    .lookup = mfs_lookup,
+    .getattr = mfs_getattr,
+    .opendir = mfs_opendir,
+    .readdir = mfs_readdir,
+    .open = mfs_open,
+    .read = mfs_read,
+    .lseek = mfs_lseek,
+    .getxattr = mfs_getxattr,
+    .listxattr = mfs_listxattr,
+    .statfs = mfs_statfs,
+};

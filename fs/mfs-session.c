@@ -1,0 +1,145 @@
+#include "mfs-session.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/file.h>
+#include <syslog.h>
+
+G_DEFINE_QUARK(mramfs-session-error-quark, mfs_session_error)
+
+/* fuse_opt splits on commas; a snapshot path may contain them. */
+static char *
+escape_opt(const char *s)
+{
+    GString *out = g_string_new(NULL);
+
+    for (; *s; s++) {
+        if (*s == ',' || *s == '\\')
+            g_string_append_c(out, '\\');
+        g_string_append_c(out, *s);
+    }
+    return g_string_free(out, FALSE);
+}
+
+static gboolean
+lock_snapshot(MrFile *file, gboolean read_only, GError **err)
+{
+    if (flock(file->fd, (read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
+        return TRUE;
+    if (errno == EWOULDBLOCK)
+        g_set_error(err, MFS_SESSION_ERROR, MFS_SESSION_ERROR_LOCKED,
+                    "%s: already mounted %s (the snapshot is locked)",
+                    file->path, read_only ? "read-write" : "by another mount");
+    else
+        g_set_error(err, MFS_SESSION_ERROR, MFS_SESSION_ERROR_LOCKED,
+                    "%s: cannot lock: %s", file->path, g_strerror(errno));
+    return FALSE;
+}
+
+static struct fuse_args
+build_args(MrFile *file, const MfsSessionOptions *o)
+{
+    struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+    g_autofree char *fsname = escape_opt(file->path);
+    GString *opts = g_string_new(NULL);
+
+    g_string_append_printf(opts, "fsname=%s,subtype=mramfs,default_permissions",
+                           fsname);
+    if (o->fs.read_only)
+        g_string_append(opts, ",ro");
+    if (o->allow_other)
+        g_string_append(opts, ",allow_other");
+    for (guint i = 0; o->mount_flags && i < o->mount_flags->len; i++)
+        g_string_append_printf(opts, ",%s",
+                               (char *)g_ptr_array_index(o->mount_flags, i));
+    fuse_opt_add_arg(&args, "mramfs");
+    fuse_opt_add_arg(&args, "-o");
+    fuse_opt_add_arg(&args, opts->str);
+    if (o->debug)
+        fuse_opt_add_arg(&args, "-d");
+    g_string_free(opts, TRUE);
+    return args;
+}
+
+static int
+serve(struct fuse_session *se, gboolean single_thread)
+{
+    struct fuse_loop_config *cfg;
+    int r;
+
+    if (single_thread)
+        return fuse_session_loop(se);
+    cfg = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_clone_fd(cfg, 0);
+    fuse_loop_cfg_set_max_threads(cfg, 8);
+    r = fuse_session_loop_mt(se, cfg);
+    fuse_loop_cfg_destroy(cfg);
+    return r;
+}
+
+gboolean
+mfs_session_run(MrFile *file, const MfsSessionOptions *o, GError **err)
+{
+    g_autoptr(MfsTree) tree = NULL;
+    struct fuse_args args;
+    struct fuse_session *se;
+    MfsFs fs = { .opts = o->fs };
+    gboolean ok = FALSE;
+    int r;
+
+    if (!lock_snapshot(file, o->fs.read_only, err))
+        return FALSE;
+    if (fstat(file->fd, &fs.file_st) < 0) {
+        g_set_error(err, MFS_SESSION_ERROR, MFS_SESSION_ERROR_MOUNT,
+                    "%s: cannot stat: %s", file->path, g_strerror(errno));
+        return FALSE;
+    }
+    tree = mfs_tree_new(file, err);
+    if (tree == NULL)
+        return FALSE;
+    fs.tree = tree;
+    fs.zeros = g_malloc0(fs.opts.max_read);
+    args = build_args(file, o);
+    se = fuse_session_new(&args, &mfs_ops, sizeof(mfs_ops), &fs);
+    fuse_opt_free_args(&args);
+    if (se == NULL) {
+        g_set_error(err, MFS_SESSION_ERROR, MFS_SESSION_ERROR_MOUNT,
+                    "cannot create the FUSE session (see above)");
+        goto out_zeros;
+    }
+    if (fuse_set_signal_handlers(se) != 0) {
+        g_set_error(err, MFS_SESSION_ERROR, MFS_SESSION_ERROR_MOUNT,
+                    "cannot install signal handlers");
+        goto out_session;
+    }
+    if (fuse_session_mount(se, o->mountpoint) != 0) {
+        g_set_error(err, MFS_SESSION_ERROR, MFS_SESSION_ERROR_MOUNT,
+                    "%s: cannot mount (see above)", o->mountpoint);
+        goto out_signals;
+    }
+    /* The kernel mount exists now; fuse_daemonize() lets the parent exit
+     * only after the child has detached, so `mount.mramfs` returns with a
+     * mount that answers. */
+    if (fuse_daemonize(o->foreground) != 0) {
+        g_set_error(err, MFS_SESSION_ERROR, MFS_SESSION_ERROR_MOUNT,
+                    "cannot detach from the terminal");
+        goto out_unmount;
+    }
+    if (!o->foreground)
+        mfs_log_to_syslog();
+    mfs_log(LOG_INFO, "%s mounted on %s (%s)", file->path, o->mountpoint,
+            o->fs.read_only ? "read-only" : "read-write");
+    r = serve(se, o->single_thread);
+    if (r < 0)
+        mfs_log(LOG_ERR, "session loop failed: %s", g_strerror(-r));
+    ok = TRUE;
+out_unmount:
+    fuse_session_unmount(se);
+out_signals:
+    fuse_remove_signal_handlers(se);
+out_session:
+    fuse_session_destroy(se);
+out_zeros:
+    g_free(fs.zeros);
+    return ok;
+}

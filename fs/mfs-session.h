@@ -1,0 +1,32 @@
+/* Mounting a validated snapshot and serving it until unmount. */
+#ifndef MFS_SESSION_H
+#define MFS_SESSION_H
+
+#include "mfs-fs.h"
+
+typedef struct {
+    MfsOptions fs;
+    const char *mountpoint;
+    gboolean foreground;
+    gboolean debug;
+    gboolean single_thread;
+    gboolean allow_other;
+    GPtrArray *mount_flags; /* char*: nosuid, noexec, ... passed to the kernel */
+} MfsSessionOptions;
+
+typedef enum {
+    MFS_SESSION_ERROR_LOCKED,  /* another mount holds the snapshot */
+    MFS_SESSION_ERROR_MOUNT,   /* the kernel or libfuse refused */
+} MfsSessionError;
+
+#define MFS_SESSION_ERROR (mfs_session_error_quark())
+GQuark mfs_session_error_quark(void);
+
+/* Locks the snapshot (shared for read-only, exclusive for read-write),
+ * mounts it, detaches unless foreground (the caller's process exits only
+ * once the kernel mount exists), and serves requests until unmount or
+ * SIGTERM/SIGINT/SIGHUP.  Returns FALSE with err set if the mount failed. */
+gboolean mfs_session_run(MrFile *file, const MfsSessionOptions *opts,
+                         GError **err);
+
+#endif

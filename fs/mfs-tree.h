@@ -1,0 +1,60 @@
+/* The mounted tree: which inode is which directory, RAM block or JSON file.
+ *
+ * It is built once at mount from the validated model and never changes, so
+ * the FUSE handlers read it without locks.  Inode numbers are assigned in
+ * sorted path order, so the same snapshot gives the same numbers at every
+ * mount.  No FUSE header here: the tree is tested without a mount.
+ */
+#ifndef MFS_TREE_H
+#define MFS_TREE_H
+
+#include <glib.h>
+
+#include "mr-file.h"
+
+typedef enum {
+    MFS_NODE_DIR,
+    MFS_NODE_BLOCK, /* a RAM block, read through format/ */
+    MFS_NODE_BLOB,  /* a file whose bytes are built at mount (JSON) */
+} MfsNodeKind;
+
+typedef struct MfsNode MfsNode;
+struct MfsNode {
+    guint64 ino;
+    MfsNodeKind kind;
+    char *name;           /* escaped directory entry name */
+    MfsNode *parent;
+    GPtrArray *children;  /* MfsNode*, sorted by name (dirs only) */
+    GHashTable *by_name;  /* name -> MfsNode* (dirs only) */
+    MrRamBlock *block;    /* MFS_NODE_BLOCK */
+    GBytes *blob;         /* MFS_NODE_BLOB */
+};
+
+typedef struct {
+    MrFile *file;         /* borrowed */
+    GPtrArray *nodes;     /* index ino - 1 */
+    MfsNode *root;
+} MfsTree;
+
+#define MFS_ROOT_INO 1
+
+MfsTree *mfs_tree_new(MrFile *file, GError **err);
+void mfs_tree_free(MfsTree *t);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(MfsTree, mfs_tree_free)
+
+MfsNode *mfs_tree_get(const MfsTree *t, guint64 ino);
+MfsNode *mfs_tree_lookup(const MfsNode *dir, const char *name);
+/* The node at a '/'-separated path below the root ("ram/pc.ram"). */
+MfsNode *mfs_tree_resolve(const MfsTree *t, const char *path);
+
+/* The path components below ram/ for a block idstr, escaped as mramfs(5)
+ * documents: '%' -> "%25", a "." or ".." component -> "%2E" / "%2E%2E",
+ * empty components dropped, and an idstr with no component left becomes
+ * one component with '/' as "%2F".  The caller frees the vector. */
+char **mfs_block_path(const char *idstr);
+/* Appended to a block file's name when the same path is also a directory
+ * (blocks "a" and "a/b").  '%' followed by non-hex can never come out of
+ * escaping, so the name cannot collide. */
+#define MFS_FILE_SUFFIX "%file"
+
+#endif
