@@ -114,14 +114,15 @@ check_layout(MrFile *f, MrRamBlock *b, guint64 header_end, guint64 stream_limit,
                      "aligned as QEMU writes it", b->idstr, b->pages_offset);
     if (b->pages_offset > G_MAXUINT64 - b->used_length ||
         b->pages_offset + b->used_length > stream_limit) {
+        gboolean past_eof = b->pages_offset > f->file_size ||
+                            b->used_length > f->file_size - b->pages_offset;
         mr_set_error(err, MR_ERROR_INVALID, f->path, b->header_offset + 20,
                      "ram block \"%s\": pages_offset 0x%" G_GINT64_MODIFIER
                      "x + used_length 0x%" G_GINT64_MODIFIER "x runs past %s "
                      "(0x%" G_GINT64_MODIFIER "x)", b->idstr, b->pages_offset,
                      b->used_length,
-                     stream_limit == f->file_size ? "end of file"
-                                                  : "the start of the vmdesc",
-                     stream_limit);
+                     past_eof ? "end of file" : "the start of the vmdesc",
+                     past_eof ? f->file_size : stream_limit);
         return FALSE;
     }
     return TRUE;

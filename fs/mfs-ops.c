@@ -195,6 +195,10 @@ mfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
      * kernel cached stay right across opens. */
     fi->keep_cache = !fs->opts.direct_io;
     fi->direct_io = fs->opts.direct_io;
+    /* Nothing to flush for a reader, and a FLUSH sent by close() after a
+     * lazy unmount races with the kernel ending the connection (ENOTCONN
+     * from close). */
+    fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
     fuse_reply_open(req, fi);
 }
 

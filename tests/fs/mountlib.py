@@ -1,0 +1,155 @@
+"""Mounting snapshots with mount.mramfs in tests, and synthetic snapshots.
+
+Every mount is undone at the end of its `with` block, also when a test
+fails, and every wait has a deadline: a broken daemon fails the test
+instead of hanging the suite.
+"""
+import contextlib
+import json
+import os
+import subprocess
+import tempfile
+import time
+
+
+class Tools:
+    """Paths of the built commands, given on the test command line."""
+    mount = None
+    info = None
+    synth = None
+
+
+def is_mounted(path):
+    path = os.path.realpath(path)
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == path for line in f)
+
+
+def wait_until(pred, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.02)
+    raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
+
+
+def daemon_pid(mnt):
+    """The mount.mramfs daemon serving mnt, from its command line."""
+    mnt = os.path.realpath(mnt)
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"mount.mramfs") and \
+                mnt.encode() in [os.path.realpath(a.decode(errors="replace")).encode()
+                                 for a in argv[1:] if a]:
+            return int(pid)
+    return None
+
+
+def unmount(mnt):
+    if not is_mounted(mnt):
+        return
+    subprocess.run(["fusermount3", "-u", mnt], stderr=subprocess.DEVNULL)
+    if is_mounted(mnt):
+        subprocess.run(["umount", "-l", mnt], stderr=subprocess.DEVNULL)
+    wait_until(lambda: not is_mounted(mnt), what="unmount of " + mnt)
+
+
+@contextlib.contextmanager
+def mounted(snapshot, options=(), mnt=None):
+    """Mounts snapshot with mount.mramfs and yields the mount point."""
+    own = mnt is None
+    if own:
+        mnt = tempfile.mkdtemp(prefix="mramfs-mnt-")
+    args = [Tools.mount, snapshot, mnt] + list(options)
+    r = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        if own:
+            os.rmdir(mnt)
+        raise AssertionError("mount.mramfs failed (%d): %s" % (r.returncode, r.stderr))
+    try:
+        # mount.mramfs returns only once the kernel mount exists.
+        assert is_mounted(mnt), "mount.mramfs returned 0 but %s is not mounted" % mnt
+        yield mnt
+    finally:
+        unmount(mnt)
+        if own:
+            os.rmdir(mnt)
+
+
+def pattern_page(name, page, page_size=4096):
+    """The bytes mr-synth writes into present page `page` of block `name`."""
+    unit = ("%s:%d;" % (name, page)).encode()
+    return (unit * (page_size // len(unit) + 1))[:page_size]
+
+
+def synth(spec, path):
+    """Writes a synthetic snapshot with mr-synth; returns its layout."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(spec, f)
+        spec_path = f.name
+    try:
+        r = subprocess.run([Tools.synth, spec_path, path], capture_output=True,
+                           text=True, timeout=120)
+        if r.returncode != 0:
+            raise AssertionError("mr-synth: " + r.stderr)
+        return json.loads(r.stdout)
+    finally:
+        os.unlink(spec_path)
+
+
+def expected_block(block, page_size=4096):
+    """Bytes a block of a synth spec must read as: pattern where present,
+    zeros elsewhere, stale slots included."""
+    present = set()
+    for first, count in block.get("present", []):
+        present.update(range(first, first + count))
+    out = bytearray(block["size"])
+    for p in sorted(present):
+        if p * page_size < block["size"]:
+            out[p * page_size:(p + 1) * page_size] = pattern_page(block["name"], p, page_size)
+    return bytes(out)
+
+
+def present_pages(block):
+    present = set()
+    for first, count in block.get("present", []):
+        present.update(range(first, first + count))
+    return present
+
+
+def info_json(snapshot, *extra):
+    r = subprocess.run([Tools.info, "--json", *extra, snapshot], capture_output=True,
+                       text=True, timeout=60)
+    if r.returncode != 0:
+        raise AssertionError("mramfs-info failed: " + r.stderr)
+    return json.loads(r.stdout)
+
+
+def run_tests(cases, argv):
+    """A minimal runner: runs each case, prints its result and the closing
+    'N passed, N failed' line CI reads.  Returns the exit status."""
+    passed = failed = 0
+    only = argv[0] if argv else None
+    for case in cases:
+        if only and only not in case.__name__:
+            continue
+        t0 = time.monotonic()
+        try:
+            case()
+        except Exception as e:  # noqa: BLE001 - every failure is reported
+            failed += 1
+            import traceback
+            print("FAIL %s (%.2fs)" % (case.__name__, time.monotonic() - t0))
+            traceback.print_exc()
+        else:
+            passed += 1
+            print("ok   %s (%.2fs)" % (case.__name__, time.monotonic() - t0))
+    print("%d passed, %d failed" % (passed, failed))
+    return 0 if failed == 0 and passed > 0 else 1

@@ -1,0 +1,501 @@
+#!/usr/bin/env python3
+"""Read-only mount tests on synthetic snapshots (mr-synth): the tree and its
+names, byte-exact reads, SEEK_DATA/SEEK_HOLE, sparse copies, grep,
+concurrency, the command line of mount.mramfs and unmounting.
+
+The same behaviours on QEMU-written files are in tests/interop.
+Usage: test_mount.py --mount M --info I --synth S [NAME-FILTER]
+"""
+import argparse
+import errno
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mountlib import (Tools, daemon_pid, expected_block, info_json, is_mounted,  # noqa: E402
+                      mounted, pattern_page, present_pages, run_tests, synth,
+                      unmount, wait_until)
+
+PS = 4096
+TMP = None
+
+# Names chosen to exercise every escape rule of mramfs(5).
+SPEC = {
+    "blocks": [
+        {"name": "pc.ram", "size": 8 << 20,
+         "present": [[0, 3], [63, 2], [64 + 62, 5], [1000, 1], [2047, 1]],
+         "stale": [[3, 2], [500, 1]]},
+        {"name": "/rom@etc/acpi/tables", "size": 128 << 10, "present": [[0, 2]]},
+        {"name": "pci.0:02.0/vga.vram", "size": 1 << 20, "present": [[255, 1]]},
+        {"name": "pci.0:02.0", "size": 64 << 10, "present": [[1, 1]]},
+        {"name": "odd/../x%y/.", "size": 4096, "present": [[0, 1]]},
+        {"name": "empty", "size": 256 << 10},
+        {"name": "full", "size": 64 << 10, "present": [[0, 16]]},
+    ]
+}
+PATHS = {
+    "pc.ram": "ram/pc.ram",
+    "/rom@etc/acpi/tables": "ram/rom@etc/acpi/tables",
+    "pci.0:02.0/vga.vram": "ram/pci.0:02.0/vga.vram",
+    "pci.0:02.0": "ram/pci.0:02.0%file",
+    "odd/../x%y/.": "ram/odd/%2E%2E/x%25y/%2E",
+    "empty": "ram/empty",
+    "full": "ram/full",
+}
+
+
+def snapshot():
+    path = os.path.join(TMP, "synth.mig")
+    if not os.path.exists(path):
+        synth(SPEC, path)
+    return path
+
+
+def block_spec(name):
+    return next(b for b in SPEC["blocks"] if b["name"] == name)
+
+
+def test_tree_names_and_xattrs():
+    with mounted(snapshot()) as mnt:
+        found = set()
+        for root, dirs, files in os.walk(os.path.join(mnt, "ram")):
+            for f in files:
+                found.add(os.path.relpath(os.path.join(root, f), mnt))
+        assert found == set(PATHS.values()), "tree: %s" % sorted(found)
+        for name, rel in PATHS.items():
+            p = os.path.join(mnt, rel)
+            assert os.getxattr(p, "user.mramfs.idstr").decode() == name, rel
+            b = block_spec(name)
+            assert int(os.getxattr(p, "user.mramfs.used_length")) == b["size"]
+            assert int(os.getxattr(p, "user.mramfs.page_size")) == PS
+            assert int(os.getxattr(p, "user.mramfs.present_pages")) == len(present_pages(b))
+            names = os.listxattr(p)
+            assert "user.mramfs.pages_offset" in names, names
+        assert sorted(os.listdir(mnt)) == ["ram", "snapshot.json"]
+
+
+def test_snapshot_json_is_mramfs_info():
+    snap = snapshot()
+    with mounted(snap) as mnt:
+        with open(os.path.join(mnt, "snapshot.json")) as f:
+            shown = json.load(f)
+    assert shown == info_json(os.path.realpath(snap)), "snapshot.json differs"
+
+
+def test_reads_are_byte_exact_and_stale_slots_read_zero():
+    with mounted(snapshot()) as mnt:
+        for name, rel in PATHS.items():
+            with open(os.path.join(mnt, rel), "rb") as f:
+                data = f.read()
+            want = expected_block(block_spec(name))
+            assert data == want, "%s differs from its pages" % rel
+        # pc.ram pages 3,4 and 500 hold "STALE!" in the file, bit clear.
+        with open(os.path.join(mnt, "ram/pc.ram"), "rb") as f:
+            f.seek(3 * PS)
+            assert f.read(2 * PS) == bytes(2 * PS)
+            f.seek(500 * PS)
+            assert f.read(PS) == bytes(PS)
+    with open(snapshot(), "rb") as raw:
+        assert b"STALE!" in raw.read(), "the synthetic file lacks its stale slots"
+
+
+def test_unaligned_reads_across_runs():
+    want = expected_block(block_spec("pc.ram"))
+    rnd = random.Random(7)
+    with mounted(snapshot()) as mnt:
+        fd = os.open(os.path.join(mnt, "ram/pc.ram"), os.O_RDONLY)
+        try:
+            for _ in range(300):
+                off = rnd.randrange(0, len(want))
+                n = rnd.choice([1, 17, 4095, 4096, 4097, 70000, 1 << 20, 3 << 20])
+                got = os.pread(fd, n, off)
+                assert got == want[off:off + n], "pread(%d, %d)" % (n, off)
+            assert os.pread(fd, 10, len(want)) == b""
+            assert os.pread(fd, 10, len(want) - 3) == want[-3:]
+        finally:
+            os.close(fd)
+
+
+def seek_walk(fd, size):
+    """[(data_start, data_end)] from SEEK_DATA/SEEK_HOLE, as cp does it."""
+    runs, pos = [], 0
+    while pos < size:
+        try:
+            data = os.lseek(fd, pos, os.SEEK_DATA)
+        except OSError as e:
+            assert e.errno == errno.ENXIO, e
+            break
+        hole = os.lseek(fd, data, os.SEEK_HOLE)
+        assert hole > data, (data, hole)
+        runs.append((data, hole))
+        pos = hole
+    return runs
+
+
+def bitmap_runs(present, size):
+    runs = []
+    for p in sorted(present):
+        if runs and runs[-1][1] == p * PS:
+            runs[-1] = (runs[-1][0], (p + 1) * PS)
+        else:
+            runs.append((p * PS, (p + 1) * PS))
+    return [(a, min(b, size)) for a, b in runs]
+
+
+def test_seek_data_hole_follow_the_bitmap():
+    with mounted(snapshot()) as mnt:
+        for name, rel in PATHS.items():
+            b = block_spec(name)
+            fd = os.open(os.path.join(mnt, rel), os.O_RDONLY)
+            try:
+                assert seek_walk(fd, b["size"]) == bitmap_runs(present_pages(b), b["size"]), rel
+                # A hole at EOF; ENXIO at or past EOF.
+                for whence in (os.SEEK_DATA, os.SEEK_HOLE):
+                    for off in (b["size"], b["size"] + 1, 1 << 62):
+                        try:
+                            os.lseek(fd, off, whence)
+                            raise AssertionError("%s: lseek(%d) succeeded" % (rel, off))
+                        except OSError as e:
+                            assert e.errno == errno.ENXIO, (rel, off, e)
+                if present_pages(b):
+                    last = b["size"] - 1
+                    assert os.lseek(fd, 0, os.SEEK_HOLE) <= b["size"]
+                    if (last // PS) in present_pages(b):
+                        assert os.lseek(fd, last, os.SEEK_HOLE) == b["size"]
+                # Inside a page: data starts where asked.
+                pc = sorted(present_pages(b))
+                if pc:
+                    off = pc[0] * PS + 123
+                    assert os.lseek(fd, off, os.SEEK_DATA) == off
+            finally:
+                os.close(fd)
+
+
+def test_stat_sizes_blocks_times_and_stable_inodes():
+    snap = snapshot()
+    st_snap = os.stat(snap)
+    inodes = []
+    for _ in range(2):
+        with mounted(snap) as mnt:
+            cur = {}
+            for name, rel in PATHS.items():
+                st = os.stat(os.path.join(mnt, rel))
+                b = block_spec(name)
+                assert st.st_size == b["size"], rel
+                assert st.st_blocks * 512 == len(present_pages(b)) * PS, rel
+                assert st.st_mtime_ns == st_snap.st_mtime_ns, rel
+                assert st.st_uid == st_snap.st_uid and st.st_gid == st_snap.st_gid
+                assert st.st_mode & 0o777 == 0o444, oct(st.st_mode)
+                cur[rel] = st.st_ino
+            cur["ram"] = os.stat(os.path.join(mnt, "ram")).st_ino
+            inodes.append(cur)
+            du = subprocess.run(["du", "-B1", "--apparent-size", "-s",
+                                 os.path.join(mnt, "ram/pc.ram")],
+                                capture_output=True, text=True, check=True)
+            assert int(du.stdout.split()[0]) == 8 << 20
+            du = subprocess.run(["du", "-B1", "-s", os.path.join(mnt, "ram/pc.ram")],
+                                capture_output=True, text=True, check=True)
+            assert int(du.stdout.split()[0]) == len(present_pages(block_spec("pc.ram"))) * PS
+    assert inodes[0] == inodes[1], "inode numbers changed across mounts"
+
+
+def test_sparse_copies_keep_only_present_pages():
+    b = block_spec("pc.ram")
+    want = expected_block(b)
+    with mounted(snapshot()) as mnt:
+        src = os.path.join(mnt, "ram/pc.ram")
+        for tool, args in (("cp", ["cp", "--sparse=always", src]),
+                           ("dd", ["dd", "if=" + src, "bs=1M", "conv=sparse", "status=none"]),
+                           ("rsync", ["rsync", "-S", src])):
+            dst = os.path.join(TMP, "copy-" + tool)
+            if tool == "dd":
+                args = args + ["of=" + dst]
+            else:
+                args = args + [dst]
+            subprocess.run(args, check=True, timeout=120)
+            with open(dst, "rb") as f:
+                assert f.read() == want, tool + " copy differs"
+            alloc = os.stat(dst).st_blocks * 512
+            # dd conv=sparse works per 1 MiB block; cp and rsync per page.
+            limit = len(present_pages(b)) * PS if tool != "dd" else 5 << 20
+            assert alloc <= limit, "%s copy allocates %d bytes" % (tool, alloc)
+            if tool == "cp":
+                assert alloc == len(present_pages(b)) * PS, alloc
+            os.unlink(dst)
+        tar = os.path.join(TMP, "b.tar")
+        subprocess.run(["tar", "-S", "-cf", tar, "-C", os.path.dirname(src), "pc.ram"],
+                       check=True, timeout=120)
+        assert os.path.getsize(tar) < 1 << 20, "tar -S stored holes"
+        os.unlink(tar)
+
+
+def test_grep_finds_strings_across_page_boundaries():
+    with mounted(snapshot()) as mnt:
+        f = os.path.join(mnt, "ram/pc.ram")
+        # Page 63 ends with "pc.ram:63;" cut short, page 64 starts "pc.ram:64;".
+        tail = pattern_page("pc.ram", 63)[-6:]
+        needle = tail + b"pc.ram:64;"
+        r = subprocess.run(["grep", "-c", "-a", "-F", needle.decode(), f],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and r.stdout.strip() == "1", (needle, r.stdout)
+        r = subprocess.run(["grep", "-boa", "-F", needle.decode(), f],
+                           capture_output=True, text=True, timeout=60)
+        assert r.stdout.split(":")[0] == str(64 * PS - 6), r.stdout
+        r = subprocess.run(["grep", "-c", "-a", "STALE", f], capture_output=True,
+                           text=True, timeout=60)
+        assert r.stdout.strip() == "0", "stale slot bytes visible through the mount"
+
+
+def test_many_concurrent_readers():
+    want = expected_block(block_spec("pc.ram"))
+    errors = []
+    with mounted(snapshot()) as mnt:
+        path = os.path.join(mnt, "ram/pc.ram")
+
+        def reader(seed):
+            rnd = random.Random(seed)
+            try:
+                with open(path, "rb", buffering=0) as f:
+                    for _ in range(200):
+                        off = rnd.randrange(0, len(want))
+                        n = rnd.randrange(1, 1 << 20)
+                        f.seek(off)
+                        if f.read(n) != want[off:off + n]:
+                            errors.append("thread %d: mismatch at %d+%d" % (seed, off, n))
+                            return
+            except Exception as e:  # noqa: BLE001
+                errors.append("thread %d: %r" % (seed, e))
+
+        threads = [threading.Thread(target=reader, args=(i,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert not any(t.is_alive() for t in threads), "a reader hung"
+    assert not errors, errors[:3]
+
+
+def test_writes_fail_with_erofs():
+    with mounted(snapshot()) as mnt:
+        for flags in (os.O_WRONLY, os.O_RDWR, os.O_WRONLY | os.O_TRUNC):
+            try:
+                os.close(os.open(os.path.join(mnt, "ram/pc.ram"), flags))
+                raise AssertionError("open for writing succeeded")
+            except OSError as e:
+                assert e.errno == errno.EROFS, e
+        for op in (lambda: os.mkdir(os.path.join(mnt, "ram/x")),
+                   lambda: os.unlink(os.path.join(mnt, "ram/pc.ram")),
+                   lambda: os.truncate(os.path.join(mnt, "ram/pc.ram"), 0),
+                   lambda: os.setxattr(os.path.join(mnt, "ram/pc.ram"), "user.x", b"1")):
+            try:
+                op()
+                raise AssertionError("a write operation succeeded")
+            except OSError as e:
+                assert e.errno == errno.EROFS, e
+
+
+def test_invalid_file_is_refused_with_its_message():
+    bad = os.path.join(TMP, "bad.mig")
+    layout = synth({"blocks": [{"name": "pc.ram", "size": 1 << 20, "present": [[0, 1]]}]}, bad)
+    # Make pages_offset point past the end of the file.
+    with open(bad, "r+b") as f:
+        f.seek(layout["blocks"][0]["header_offset"] + 20)
+        f.write((1 << 40).to_bytes(8, "big"))
+    mnt = tempfile.mkdtemp(prefix="mramfs-mnt-")
+    try:
+        r = subprocess.run([Tools.mount, bad, mnt], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1, r
+        assert not is_mounted(mnt)
+        line = r.stderr.strip()
+        assert "\n" not in line and bad in line and "offset 0x" in line and \
+            "pc.ram" in line and "past end of file" in line, line
+        r = subprocess.run([Tools.mount, os.path.join(TMP, "missing.mig"), mnt],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1 and "missing.mig" in r.stderr, r
+    finally:
+        os.rmdir(mnt)
+
+
+def test_command_line():
+    snap = snapshot()
+    for args, code in (([], 2), (["--help"], 0), (["--version"], 0),
+                       ([snap, "/nonexistent-dir", "-o", "bogus"], 2),
+                       ([snap, "/nonexistent-dir", "-o", "umask=9"], 2),
+                       ([snap, "/nonexistent-dir", "-x"], 2),
+                       ([snap, "/nonexistent-dir"], 3)):
+        r = subprocess.run([Tools.mount] + args, capture_output=True, text=True, timeout=30)
+        assert r.returncode == code, (args, r.returncode, r.stderr)
+    r = subprocess.run([Tools.mount, "--help"], capture_output=True, text=True)
+    assert "offset=" in r.stdout and "uid=" in r.stdout
+    with mounted(snap, ["-o", "uid=1234,gid=4321,umask=027,nosuid,noatime"]) as mnt:
+        st = os.stat(os.path.join(mnt, "ram/pc.ram"))
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (1234, 4321, 0o440), st
+        st = os.stat(os.path.join(mnt, "ram"))
+        assert st.st_mode & 0o777 == 0o550, oct(st.st_mode)
+        opts = next(l.split()[5] for l in open("/proc/self/mountinfo")
+                    if l.split()[4] == os.path.realpath(mnt))
+        assert "nosuid" in opts and "noatime" in opts and "ro" in opts.split(","), opts
+
+
+def test_stream_offset_option():
+    snap = os.path.join(TMP, "offset.mig")
+    synth({"stream_offset": 0x3000,
+           "blocks": [{"name": "pc.ram", "size": 1 << 20, "present": [[2, 1]]}]}, snap)
+    for opts in (["-o", "offset=0x3000"], []):
+        with mounted(snap, opts) as mnt:
+            with open(os.path.join(mnt, "ram/pc.ram"), "rb") as f:
+                f.seek(2 * PS)
+                assert f.read(PS) == pattern_page("pc.ram", 2)
+    mnt = tempfile.mkdtemp(prefix="mramfs-mnt-")
+    try:
+        r = subprocess.run([Tools.mount, snap, mnt, "-o", "offset=0x2000"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1 and "QEVM" in r.stderr, r.stderr
+    finally:
+        os.rmdir(mnt)
+
+
+def test_mount_helper_and_fstab():
+    """mount -t fuse.mramfs and an fstab line go through mount.fuse.mramfs."""
+    helper = "/sbin/mount.fuse.mramfs"
+    made = False
+    if not os.path.exists(helper):
+        os.symlink(os.path.realpath(Tools.mount), helper)
+        made = True
+    mnt = tempfile.mkdtemp(prefix="mramfs-mnt-")
+    fstab = os.path.join(TMP, "fstab")
+    snap = os.path.realpath(snapshot())
+    try:
+        subprocess.run(["mount", "-t", "fuse.mramfs", "-o", "ro,nodev", snap, mnt],
+                       check=True, timeout=30, capture_output=True)
+        assert is_mounted(mnt)
+        assert os.path.getsize(os.path.join(mnt, "ram/pc.ram")) == 8 << 20
+        unmount(mnt)
+        with open(fstab, "w") as f:
+            f.write("%s %s fuse.mramfs ro,noauto,x-systemd.automount,allow_other 0 0\n"
+                    % (snap, mnt))
+        subprocess.run(["mount", "-T", fstab, mnt], check=True, timeout=30,
+                       capture_output=True)
+        assert is_mounted(mnt)
+        assert os.path.exists(os.path.join(mnt, "snapshot.json"))
+        # `mount -f` only pretends.
+        unmount(mnt)
+        subprocess.run(["mount", "-f", "-t", "fuse.mramfs", snap, mnt], check=True,
+                       timeout=30, capture_output=True)
+        assert not is_mounted(mnt)
+    finally:
+        unmount(mnt)
+        os.rmdir(mnt)
+        if made:
+            os.unlink(helper)
+
+
+def test_unmount_paths():
+    snap = snapshot()
+    # fusermount3 -u and umount end the daemon.
+    for cmd in (["fusermount3", "-u"], ["umount"]):
+        mnt = tempfile.mkdtemp(prefix="mramfs-mnt-")
+        try:
+            subprocess.run([Tools.mount, snap, mnt], check=True, timeout=30)
+            pid = daemon_pid(mnt)
+            assert pid, "no daemon for " + mnt
+            subprocess.run(cmd + [mnt], check=True, timeout=30)
+            wait_until(lambda: not os.path.exists("/proc/%d" % pid), what="daemon exit")
+        finally:
+            unmount(mnt)
+            os.rmdir(mnt)
+    # SIGTERM unmounts.
+    mnt = tempfile.mkdtemp(prefix="mramfs-mnt-")
+    try:
+        subprocess.run([Tools.mount, snap, mnt], check=True, timeout=30)
+        pid = daemon_pid(mnt)
+        os.kill(pid, signal.SIGTERM)
+        wait_until(lambda: not is_mounted(mnt), what="unmount on SIGTERM")
+        wait_until(lambda: not os.path.exists("/proc/%d" % pid), what="daemon exit")
+    finally:
+        unmount(mnt)
+        os.rmdir(mnt)
+    # A lazy unmount while a reader holds a file: the reader keeps reading,
+    # the daemon exits when it closes.
+    mnt = tempfile.mkdtemp(prefix="mramfs-mnt-")
+    want = expected_block(block_spec("pc.ram"))
+    try:
+        subprocess.run([Tools.mount, snap, mnt], check=True, timeout=30)
+        pid = daemon_pid(mnt)
+        f = open(os.path.join(mnt, "ram/pc.ram"), "rb", buffering=0)
+        r = subprocess.run(["umount", mnt], capture_output=True, timeout=30)
+        assert r.returncode != 0 and is_mounted(mnt), "umount of a busy mount succeeded"
+        subprocess.run(["umount", "-l", mnt], check=True, timeout=30)
+        assert not is_mounted(mnt)
+        f.seek(63 * PS)
+        assert f.read(3 * PS) == want[63 * PS:66 * PS]
+        f.close()
+        wait_until(lambda: not os.path.exists("/proc/%d" % pid), what="daemon exit after close")
+    finally:
+        unmount(mnt)
+        os.rmdir(mnt)
+    # SIGTERM while a reader holds a file: the reader gets an error, not a hang.
+    mnt = tempfile.mkdtemp(prefix="mramfs-mnt-")
+    try:
+        subprocess.run([Tools.mount, snap, mnt], check=True, timeout=30)
+        pid = daemon_pid(mnt)
+        f = open(os.path.join(mnt, "ram/pc.ram"), "rb", buffering=0)
+        os.kill(pid, signal.SIGTERM)
+        wait_until(lambda: not os.path.exists("/proc/%d" % pid), what="daemon exit")
+        try:
+            f.seek(1000 * PS)
+            f.read(PS)
+        except OSError as e:
+            assert e.errno in (errno.ENOTCONN, errno.EIO, errno.ENODEV), e
+        f.close()
+    finally:
+        unmount(mnt)
+        os.rmdir(mnt)
+
+
+def test_foreground_and_single_thread_modes():
+    snap = snapshot()
+    mnt = tempfile.mkdtemp(prefix="mramfs-mnt-")
+    try:
+        p = subprocess.Popen([Tools.mount, snap, mnt, "-f", "-s"], stderr=subprocess.PIPE)
+        wait_until(lambda: is_mounted(mnt), what="foreground mount")
+        with open(os.path.join(mnt, "ram/full"), "rb") as f:
+            assert f.read() == expected_block(block_spec("full"))
+        subprocess.run(["fusermount3", "-u", mnt], check=True, timeout=30)
+        assert p.wait(30) == 0
+    finally:
+        unmount(mnt)
+        os.rmdir(mnt)
+
+
+def main():
+    global TMP
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mount", required=True)
+    ap.add_argument("--info", required=True)
+    ap.add_argument("--synth", required=True)
+    ap.add_argument("filter", nargs="?")
+    a = ap.parse_args()
+    Tools.mount, Tools.info, Tools.synth = (os.path.realpath(a.mount),
+                                            os.path.realpath(a.info),
+                                            os.path.realpath(a.synth))
+    TMP = tempfile.mkdtemp(prefix="mramfs-test-")
+    try:
+        cases = [v for k, v in sorted(globals().items())
+                 if k.startswith("test_") and callable(v)]
+        return run_tests(cases, [a.filter] if a.filter else [])
+    finally:
+        shutil.rmtree(TMP, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
