@@ -16,7 +16,7 @@ typedef struct {
     gid_t gid;
     mode_t umask;
     gboolean direct_io;
-    gboolean no_splice;
+    gboolean splice;    /* splice replies from the snapshot (off: copy) */
     unsigned max_read;  /* bytes per read request, also max_write */
 } MfsOptions;
 

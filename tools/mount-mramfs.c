@@ -50,7 +50,7 @@ usage(FILE *out)
             "  -o offset=N        the stream starts at byte N (file:PATH,offset=N)\n"
             "  -o bitmap_order=O  le (default), be64 or be32: the saving host\n"
             "  -o direct_io       bypass the kernel page cache\n"
-            "  -o nosplice        copy replies instead of splicing them\n"
+            "  -o splice          splice replies from the snapshot instead of copying\n"
             "  -f                 stay in the foreground\n"
             "  -d                 debug: print every FUSE request (implies -f)\n"
             "  -s                 single-threaded\n"
@@ -114,8 +114,10 @@ parse_one_option(MountConfig *c, const char *opt, GError **err)
             goto bad;
     } else if (g_str_equal(key, "direct_io")) {
         fs->direct_io = TRUE;
+    } else if (g_str_equal(key, "splice")) {
+        fs->splice = TRUE;
     } else if (g_str_equal(key, "nosplice")) {
-        fs->no_splice = TRUE;
+        fs->splice = FALSE;
     } else if (in_list(kernel_opts, key) && val == NULL) {
         g_ptr_array_add(c->session.mount_flags, g_strdup(key));
     } else if (in_list(ignored_opts, key) || g_str_has_prefix(key, "x-") ||

@@ -92,12 +92,15 @@ def test_snapshot_json_is_mramfs_info():
 
 
 def test_reads_are_byte_exact_and_stale_slots_read_zero():
+    # Every reply path: copied (default), spliced, and uncached.
+    for opts in ([], ["-o", "splice"], ["-o", "direct_io"], ["-s"]):
+        with mounted(snapshot(), opts) as mnt:
+            for name, rel in PATHS.items():
+                with open(os.path.join(mnt, rel), "rb") as f:
+                    data = f.read()
+                want = expected_block(block_spec(name))
+                assert data == want, "%s differs from its pages (%s)" % (rel, opts)
     with mounted(snapshot()) as mnt:
-        for name, rel in PATHS.items():
-            with open(os.path.join(mnt, rel), "rb") as f:
-                data = f.read()
-            want = expected_block(block_spec(name))
-            assert data == want, "%s differs from its pages" % rel
         # pc.ram pages 3,4 and 500 hold "STALE!" in the file, bit clear.
         with open(os.path.join(mnt, "ram/pc.ram"), "rb") as f:
             f.seek(3 * PS)
