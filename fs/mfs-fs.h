@@ -8,9 +8,11 @@
 #include <sys/stat.h>
 
 #include "mfs-tree.h"
+#include "mr-update.h"
 
 typedef struct {
     gboolean read_only;
+    gboolean sync;      /* every write durable before it returns */
     gboolean has_uid, has_gid;
     uid_t uid;
     gid_t gid;
@@ -25,9 +27,41 @@ typedef struct {
     MfsOptions opts;
     struct stat file_st; /* the snapshot's stat at mount: times, owner */
     guint8 *zeros;       /* max_read bytes of zeros for absent pages */
+    MrUpdater *updater;  /* NULL on a read-only mount */
 } MfsFs;
 
 extern const struct fuse_lowlevel_ops mfs_ops;
+
+/* mfs-ops.c */
+void mfs_fill_stat(const MfsFs *fs, const MfsNode *n, struct stat *st);
+double mfs_attr_timeout(const MfsFs *fs, const MfsNode *n);
+/* mfs-write.c: the handlers that change the snapshot. */
+void mfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+               off_t off, struct fuse_file_info *fi);
+void mfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+                 int to_set, struct fuse_file_info *fi);
+void mfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
+                   off_t length, struct fuse_file_info *fi);
+void mfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+               struct fuse_file_info *fi);
+void mfs_destroy(void *userdata);
+void mfs_refuse_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+                       mode_t mode, struct fuse_file_info *fi);
+void mfs_refuse_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+                      mode_t mode, dev_t rdev);
+void mfs_refuse_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+                      mode_t mode);
+void mfs_refuse_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void mfs_refuse_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+                        const char *name);
+void mfs_refuse_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+                       fuse_ino_t newparent, const char *newname,
+                       unsigned int flags);
+void mfs_refuse_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+                     const char *newname);
+void mfs_refuse_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+                         const char *value, size_t size, int flags);
+void mfs_refuse_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 
 /* The one place where errors of the lower layers become errno; it logs the
  * message with the operation that failed. */

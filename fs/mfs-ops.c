@@ -28,8 +28,15 @@ node_of(fuse_req_t req, fuse_ino_t ino)
     return mfs_tree_get(fs_of(req)->tree, ino);
 }
 
-static void
-fill_stat(const MfsFs *fs, const MfsNode *n, struct stat *st)
+/* Block files of a read-write mount change st_blocks as pages appear. */
+double
+mfs_attr_timeout(const MfsFs *fs, const MfsNode *n)
+{
+    return fs->updater && n->kind == MFS_NODE_BLOCK ? 1.0 : MFS_TIMEOUT;
+}
+
+void
+mfs_fill_stat(const MfsFs *fs, const MfsNode *n, struct stat *st)
 {
     memset(st, 0, sizeof(*st));
     st->st_ino = n->ino;
@@ -41,6 +48,7 @@ fill_stat(const MfsFs *fs, const MfsNode *n, struct stat *st)
     st->st_blksize = fs->opts.max_read;
     switch (n->kind) {
     case MFS_NODE_DIR:
+        /* The tree itself never changes, even on a read-write mount. */
         st->st_mode = S_IFDIR | (0555 & ~fs->opts.umask);
         st->st_nlink = 2;
         for (guint i = 0; i < n->children->len; i++)
@@ -49,7 +57,7 @@ fill_stat(const MfsFs *fs, const MfsNode *n, struct stat *st)
         break;
     case MFS_NODE_BLOCK: {
         const MrRamBlock *b = n->block;
-        mode_t perm = fs->opts.read_only ? 0444 : 0644;
+        mode_t perm = fs->updater ? 0644 : 0444;
         st->st_mode = S_IFREG | (perm & ~fs->opts.umask);
         st->st_nlink = 1;
         st->st_size = (off_t)b->used_length;
@@ -101,9 +109,9 @@ mfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
     }
     memset(&e, 0, sizeof(e));
     e.ino = n->ino;
-    e.attr_timeout = MFS_TIMEOUT;
+    e.attr_timeout = mfs_attr_timeout(fs, n);
     e.entry_timeout = MFS_TIMEOUT;
-    fill_stat(fs, n, &e.attr);
+    mfs_fill_stat(fs, n, &e.attr);
     fuse_reply_entry(req, &e);
 }
 
@@ -117,8 +125,8 @@ mfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fuse_reply_err(req, ENOENT);
         return;
     }
-    fill_stat(fs_of(req), n, &st);
-    fuse_reply_attr(req, &st, MFS_TIMEOUT);
+    mfs_fill_stat(fs_of(req), n, &st);
+    fuse_reply_attr(req, &st, mfs_attr_timeout(fs_of(req), n));
 }
 
 static void
@@ -192,6 +200,13 @@ mfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     if ((fi->flags & O_ACCMODE) != O_RDONLY &&
         (fs->opts.read_only || n->kind == MFS_NODE_BLOB)) {
         fuse_reply_err(req, fs->opts.read_only ? EROFS : EACCES);
+        return;
+    }
+    /* The kernel passes O_TRUNC here (atomic_o_trunc): a block keeps its
+     * size, so truncation is refused before the file is opened. */
+    if ((fi->flags & O_TRUNC) && n->kind == MFS_NODE_BLOCK &&
+        n->block->used_length != 0) {
+        fuse_reply_err(req, EPERM);
         return;
     }
     /* Only this daemon changes the file while it is mounted, so pages the
@@ -455,4 +470,19 @@ const struct fuse_lowlevel_ops mfs_ops = {
     .getxattr = mfs_getxattr,
     .listxattr = mfs_listxattr,
     .statfs = mfs_statfs,
+    .write = mfs_write,
+    .setattr = mfs_setattr,
+    .fallocate = mfs_fallocate,
+    .fsync = mfs_fsync,
+    .destroy = mfs_destroy,
+    .create = mfs_refuse_create,
+    .mknod = mfs_refuse_mknod,
+    .mkdir = mfs_refuse_mkdir,
+    .unlink = mfs_refuse_unlink,
+    .rmdir = mfs_refuse_unlink,
+    .symlink = mfs_refuse_symlink,
+    .rename = mfs_refuse_rename,
+    .link = mfs_refuse_link,
+    .setxattr = mfs_refuse_setxattr,
+    .removexattr = mfs_refuse_removexattr,
 };

@@ -21,18 +21,35 @@ escape_opt(const char *s)
     return g_string_free(out, FALSE);
 }
 
+/* The daemon of a mount that was just unmounted holds its lock until it has
+ * finished exiting, a few milliseconds after umount returned: wait that
+ * long before calling the snapshot busy. */
+#define LOCK_WAIT_US (2 * G_USEC_PER_SEC)
+#define LOCK_POLL_US (20 * 1000)
+
 static gboolean
 lock_snapshot(MrFile *file, gboolean read_only, GError **err)
 {
-    if (flock(file->fd, (read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
-        return TRUE;
-    if (errno == EWOULDBLOCK)
+    gint64 deadline = g_get_monotonic_time() + LOCK_WAIT_US;
+    int e;
+
+    for (;;) {
+        if (flock(file->fd, (read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
+            return TRUE;
+        e = errno;
+        if (e == EINTR)
+            continue;
+        if (e != EWOULDBLOCK || g_get_monotonic_time() >= deadline)
+            break;
+        g_usleep(LOCK_POLL_US);
+    }
+    if (e == EWOULDBLOCK)
         g_set_error(err, MFS_SESSION_ERROR, MFS_SESSION_ERROR_LOCKED,
                     "%s: already mounted %s (the snapshot is locked)",
                     file->path, read_only ? "read-write" : "by another mount");
     else
         g_set_error(err, MFS_SESSION_ERROR, MFS_SESSION_ERROR_LOCKED,
-                    "%s: cannot lock: %s", file->path, g_strerror(errno));
+                    "%s: cannot lock: %s", file->path, g_strerror(e));
     return FALSE;
 }
 
@@ -99,6 +116,8 @@ mfs_session_run(MrFile *file, const MfsSessionOptions *o, GError **err)
         return FALSE;
     fs.tree = tree;
     fs.zeros = g_malloc0(fs.opts.max_read);
+    if (!o->fs.read_only)
+        fs.updater = mr_updater_new(file, o->fs.sync);
     args = build_args(file, o);
     se = fuse_session_new(&args, &mfs_ops, sizeof(mfs_ops), &fs);
     fuse_opt_free_args(&args);
@@ -140,6 +159,7 @@ out_signals:
 out_session:
     fuse_session_destroy(se);
 out_zeros:
+    mr_updater_free(fs.updater);
     g_free(fs.zeros);
     return ok;
 }

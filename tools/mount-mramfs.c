@@ -22,6 +22,8 @@ typedef struct {
     MfsSessionOptions session;
     MrOpenOptions open;
     gboolean fake;
+    gboolean want_ro; /* -o ro */
+    gboolean want_rw; /* -o rw: fail rather than fall back to read-only */
 } MountConfig;
 
 /* Options mount(8) and fstab pass that mean nothing to us. */
@@ -33,7 +35,7 @@ static const char *const ignored_opts[] = {
 static const char *const kernel_opts[] = {
     "suid", "nosuid", "dev", "nodev", "exec", "noexec", "atime", "noatime",
     "relatime", "norelatime", "strictatime", "nodiratime", "diratime",
-    "sync", "async", "dirsync", "lazytime", NULL
+    "dirsync", "lazytime", NULL
 };
 
 static void
@@ -43,7 +45,10 @@ usage(FILE *out)
             "Usage: mount.mramfs SNAPSHOT MOUNTPOINT [-o OPTIONS] [-f] [-d] [-s]\n"
             "Mount a QEMU mapped-ram migration file: one sparse file per RAM\n"
             "block under ram/, and snapshot.json.\n\n"
-            "  -o ro              read-only (currently every mount is)\n"
+            "  -o ro              read-only (default: read-write if the file is\n"
+            "                     writable)\n"
+            "  -o rw              read-write, or fail\n"
+            "  -o sync            every write durable before it returns\n"
             "  -o allow_other     let other users see the mount\n"
             "  -o uid=N,gid=N     owner of every file (default: the snapshot's)\n"
             "  -o umask=OCTAL     permission bits to clear\n"
@@ -89,9 +94,15 @@ parse_one_option(MountConfig *c, const char *opt, GError **err)
     guint64 n;
 
     if (g_str_equal(key, "ro")) {
-        fs->read_only = TRUE;
+        c->want_ro = TRUE;
+        c->want_rw = FALSE;
     } else if (g_str_equal(key, "rw")) {
-        fs->read_only = TRUE; /* writes land with the write path */
+        c->want_rw = TRUE;
+        c->want_ro = FALSE;
+    } else if (g_str_equal(key, "sync")) {
+        fs->sync = TRUE;
+    } else if (g_str_equal(key, "async")) {
+        fs->sync = FALSE;
     } else if (g_str_equal(key, "allow_other")) {
         c->session.allow_other = TRUE;
     } else if (g_str_equal(key, "uid") && val && parse_id(val, &id)) {
@@ -217,7 +228,6 @@ main(int argc, char **argv)
 
     c.session.mount_flags = flags;
     c.session.fs.max_read = DEFAULT_MAX_READ;
-    c.session.fs.read_only = TRUE;
     r = parse_args(&c, argc, argv, &snapshot, &err);
     if (r >= 0) {
         if (err)
@@ -231,6 +241,12 @@ main(int argc, char **argv)
         fprintf(stderr, "mount.mramfs: %s: %s\n", snapshot, g_strerror(errno));
         return MRAMFS_EXIT_INVALID;
     }
+    /* Read-write unless asked otherwise or the file cannot be written. */
+    c.open.writable = !c.want_ro && (c.want_rw || access(abs_snapshot, W_OK) == 0);
+    c.session.fs.read_only = !c.open.writable;
+    if (!c.want_ro && !c.open.writable)
+        fprintf(stderr, "mount.mramfs: %s is not writable: mounting "
+                "read-only\n", abs_snapshot);
     /* The whole file is validated before anything is mounted. */
     f = mr_file_open(abs_snapshot, &c.open, &err);
     if (f == NULL) {

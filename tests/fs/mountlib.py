@@ -53,12 +53,18 @@ def daemon_pid(mnt):
 
 
 def unmount(mnt):
+    """Unmounts and waits for the daemon to exit: until then it holds the
+    snapshot's lock and may still be syncing it."""
     if not is_mounted(mnt):
         return
+    pid = daemon_pid(mnt)
     subprocess.run(["fusermount3", "-u", mnt], stderr=subprocess.DEVNULL)
     if is_mounted(mnt):
         subprocess.run(["umount", "-l", mnt], stderr=subprocess.DEVNULL)
     wait_until(lambda: not is_mounted(mnt), what="unmount of " + mnt)
+    if pid:
+        wait_until(lambda: not os.path.exists("/proc/%d" % pid), timeout=30,
+                   what="exit of the daemon of " + mnt)
 
 
 @contextlib.contextmanager

@@ -188,7 +188,7 @@ def test_stat_sizes_blocks_times_and_stable_inodes():
     st_snap = os.stat(snap)
     inodes = []
     for _ in range(2):
-        with mounted(snap) as mnt:
+        with mounted(snap, ["-o", "ro"]) as mnt:
             cur = {}
             for name, rel in PATHS.items():
                 st = os.stat(os.path.join(mnt, rel))
@@ -288,7 +288,7 @@ def test_many_concurrent_readers():
 
 
 def test_writes_fail_with_erofs():
-    with mounted(snapshot()) as mnt:
+    with mounted(snapshot(), ["-o", "ro"]) as mnt:
         for flags in (os.O_WRONLY, os.O_RDWR, os.O_WRONLY | os.O_TRUNC):
             try:
                 os.close(os.open(os.path.join(mnt, "ram/pc.ram"), flags))
@@ -339,7 +339,7 @@ def test_command_line():
         assert r.returncode == code, (args, r.returncode, r.stderr)
     r = subprocess.run([Tools.mount, "--help"], capture_output=True, text=True)
     assert "offset=" in r.stdout and "uid=" in r.stdout
-    with mounted(snap, ["-o", "uid=1234,gid=4321,umask=027,nosuid,noatime"]) as mnt:
+    with mounted(snap, ["-o", "ro,uid=1234,gid=4321,umask=027,nosuid,noatime"]) as mnt:
         st = os.stat(os.path.join(mnt, "ram/pc.ram"))
         assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (1234, 4321, 0o440), st
         st = os.stat(os.path.join(mnt, "ram"))

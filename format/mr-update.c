@@ -1,0 +1,390 @@
+#include "mr-update.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "mr-error.h"
+
+typedef struct {
+    MrRamBlock *block;
+    guint64 word;
+} DirtyWord;
+
+struct MrUpdater {
+    MrFile *f;
+    gboolean sync;
+    guint8 *zeros;        /* one page */
+    GMutex *block_locks;  /* one per block: absent -> present transitions */
+    GMutex bitmap_lock;   /* serialises bitmap word write-back */
+
+    /* Group commit (see mr-update.h). */
+    GMutex commit_lock;
+    GCond commit_done;
+    GArray *pending;      /* DirtyWord, not yet in a commit */
+    guint64 requested;    /* commit generation each waiter needs */
+    guint64 completed;
+    gboolean committing;
+    gboolean failed;      /* a commit failed: the file is suspect */
+    char *fail_message;
+    guint64 pages_added;
+};
+
+MrUpdater *
+mr_updater_new(MrFile *f, gboolean sync)
+{
+    MrUpdater *u = g_new0(MrUpdater, 1);
+
+    g_return_val_if_fail(f->writable, NULL);
+    u->f = f;
+    u->sync = sync;
+    u->zeros = g_malloc0(MAX(f->page_size, 1));
+    u->block_locks = g_new0(GMutex, MAX(f->blocks->len, 1));
+    for (guint i = 0; i < f->blocks->len; i++)
+        g_mutex_init(&u->block_locks[i]);
+    g_mutex_init(&u->bitmap_lock);
+    g_mutex_init(&u->commit_lock);
+    g_cond_init(&u->commit_done);
+    u->pending = g_array_new(FALSE, FALSE, sizeof(DirtyWord));
+    return u;
+}
+
+void
+mr_updater_free(MrUpdater *u)
+{
+    if (u == NULL)
+        return;
+    for (guint i = 0; i < u->f->blocks->len; i++)
+        g_mutex_clear(&u->block_locks[i]);
+    g_free(u->block_locks);
+    g_mutex_clear(&u->bitmap_lock);
+    g_mutex_clear(&u->commit_lock);
+    g_cond_clear(&u->commit_done);
+    g_array_unref(u->pending);
+    g_free(u->fail_message);
+    g_free(u->zeros);
+    g_free(u);
+}
+
+guint64
+mr_updater_pages_added(const MrUpdater *u)
+{
+    return __atomic_load_n(&u->pages_added, __ATOMIC_RELAXED);
+}
+
+static GMutex *
+block_lock(MrUpdater *u, const MrRamBlock *b)
+{
+    for (guint i = 0; i < u->f->blocks->len; i++)
+        if (g_ptr_array_index(u->f->blocks, i) == b)
+            return &u->block_locks[i];
+    g_assert_not_reached();
+}
+
+static gboolean
+io_error(MrUpdater *u, GError **err, guint64 at, const char *what, int e)
+{
+    mr_set_error(err, MR_ERROR_IO, u->f->path, at, "%s: %s", what,
+                 g_strerror(e));
+    return FALSE;
+}
+
+static gboolean
+datasync(MrUpdater *u, GError **err)
+{
+    if (fdatasync(u->f->fd) == 0)
+        return TRUE;
+    return io_error(u, err, MR_NO_OFFSET, "fdatasync", errno);
+}
+
+static gboolean
+pwritev_all(MrUpdater *u, struct iovec *iov, int n, guint64 at, GError **err)
+{
+    while (n > 0) {
+        ssize_t r = pwritev(u->f->fd, iov, n, (off_t)at);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return io_error(u, err, at, "writing page data", errno);
+        }
+        at += (guint64)r;
+        while (n > 0 && (size_t)r >= iov->iov_len) {
+            r -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (guint8 *)iov->iov_base + r;
+            iov->iov_len -= (size_t)r;
+        }
+    }
+    return TRUE;
+}
+
+/* The file's bytes of one 64-page word of the bitmap, from the in-memory
+ * word, under a lock so that a later write-back always carries every bit
+ * set before it (two threads setting bits of one word never lose one). */
+static gboolean
+write_bitmap_word(MrUpdater *u, MrRamBlock *b, guint64 word, GError **err)
+{
+    guint8 bytes[8];
+    guint64 at, n;
+    gboolean ok = TRUE;
+
+    g_mutex_lock(&u->bitmap_lock);
+    at = mr_bitmap_file_word(b->bitmap, u->f->bitmap_order, word * 64, bytes);
+    /* A 32-bit host reserves 4-byte multiples: never write past them. */
+    n = MIN((guint64)8, b->bitmap_size - at);
+    for (guint64 done = 0; done < n;) {
+        ssize_t r = pwrite(u->f->fd, bytes + done, n - done,
+                           (off_t)(b->bitmap_offset + at + done));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            ok = io_error(u, err, b->bitmap_offset + at, "writing bitmap", errno);
+            break;
+        }
+        done += (guint64)r;
+    }
+    g_mutex_unlock(&u->bitmap_lock);
+    return ok;
+}
+
+static gboolean
+run_commit(MrUpdater *u, GArray *batch, gboolean durable, GError **err)
+{
+    if (!datasync(u, err))
+        return FALSE;
+    for (guint i = 0; i < batch->len; i++) {
+        DirtyWord *d = &g_array_index(batch, DirtyWord, i);
+        if (!write_bitmap_word(u, d->block, d->word, err))
+            return FALSE;
+    }
+    return !durable || datasync(u, err);
+}
+
+/* Adds words (may be NULL/empty) and waits until a commit that includes
+ * them has completed; the first waiter runs the commit for everyone. */
+static gboolean
+commit(MrUpdater *u, const DirtyWord *words, guint n, gboolean durable,
+       GError **err)
+{
+    guint64 mine;
+    gboolean ok = TRUE;
+
+    g_mutex_lock(&u->commit_lock);
+    g_array_append_vals(u->pending, words, n);
+    mine = ++u->requested;
+    while (u->completed < mine && !u->failed) {
+        if (u->committing) {
+            g_cond_wait(&u->commit_done, &u->commit_lock);
+            continue;
+        }
+        {
+            GArray *batch = u->pending;
+            guint64 target = u->requested;
+            GError *cerr = NULL;
+
+            u->pending = g_array_new(FALSE, FALSE, sizeof(DirtyWord));
+            u->committing = TRUE;
+            g_mutex_unlock(&u->commit_lock);
+            /* Waiters that asked for durability get it from this commit
+             * only if it was durable; a later one covers them otherwise. */
+            ok = run_commit(u, batch, durable || u->sync, &cerr);
+            g_array_unref(batch);
+            g_mutex_lock(&u->commit_lock);
+            u->committing = FALSE;
+            if (ok) {
+                u->completed = target;
+            } else {
+                u->failed = TRUE;
+                u->fail_message = g_strdup(cerr->message);
+                g_propagate_error(err, cerr);
+            }
+            g_cond_broadcast(&u->commit_done);
+            if (!ok) {
+                g_mutex_unlock(&u->commit_lock);
+                return FALSE;
+            }
+        }
+    }
+    if (u->completed < mine) {
+        mr_set_error(err, MR_ERROR_IO, u->f->path, MR_NO_OFFSET,
+                     "an earlier bitmap commit failed (%s); refusing writes",
+                     u->fail_message);
+        ok = FALSE;
+    }
+    g_mutex_unlock(&u->commit_lock);
+    return ok;
+}
+
+gboolean
+mr_updater_sync(MrUpdater *u, GError **err)
+{
+    return commit(u, NULL, 0, TRUE, err);
+}
+
+static gboolean
+is_zero(const guint8 *p, gsize n)
+{
+    return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+static gboolean
+punch_page(MrUpdater *u, const MrRamBlock *b, guint64 page, GError **err)
+{
+    guint64 at = b->pages_offset + page * b->page_size;
+
+    if (fallocate(u->f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                  (off_t)at, (off_t)b->page_size) == 0)
+        return TRUE;
+    if (errno != EOPNOTSUPP)
+        return io_error(u, err, at, "punching a zero page", errno);
+    /* The file system cannot punch: zeros written are just as exact. */
+    struct iovec iov = { u->zeros, b->page_size };
+    return pwritev_all(u, &iov, 1, at, err);
+}
+
+/* A run of pages written with one pwritev: [lo, hi) of the block plus zero
+ * padding of the absent first/last page. */
+typedef struct {
+    struct iovec iov[3];
+    int n;
+    guint64 file_at;
+} Run;
+
+static void
+run_add(Run *r, const MrRamBlock *b, guint64 at, const void *data, gsize len)
+{
+    if (r->n == 0)
+        r->file_at = b->pages_offset + at;
+    if (r->n > 0 && (guint8 *)r->iov[r->n - 1].iov_base + r->iov[r->n - 1].iov_len ==
+                        (const guint8 *)data) {
+        r->iov[r->n - 1].iov_len += len;
+        return;
+    }
+    r->iov[r->n].iov_base = (void *)data;
+    r->iov[r->n].iov_len = len;
+    r->n++;
+}
+
+static gboolean
+run_flush(MrUpdater *u, Run *r, GError **err)
+{
+    gboolean ok = r->n == 0 || pwritev_all(u, r->iov, r->n, r->file_at, err);
+
+    r->n = 0;
+    return ok;
+}
+
+/* The slow path: some page of the range is absent or a whole page is zero.
+ * Runs under the block's lock so that two writers cannot both build an
+ * absent page from zeros (the later would erase the earlier's bytes). */
+static gboolean
+write_locked(MrUpdater *u, MrRamBlock *b, const guint8 *buf, guint64 off,
+             gsize len, GArray *newly, GError **err)
+{
+    const guint64 ps = b->page_size, end = off + len;
+    Run run = { .n = 0 };
+
+    for (guint64 p = off / ps; p * ps < end; p++) {
+        guint64 lo = MAX(off, p * ps), hi = MIN(end, (p + 1) * ps);
+        gboolean full = lo == p * ps && hi == (p + 1) * ps;
+        gboolean present = mr_bitmap_test(b->bitmap, p);
+        const guint8 *data = buf ? buf + (lo - off) : u->zeros;
+
+        gboolean zeros = buf == NULL || is_zero(data, hi - lo);
+
+        /* Zeros into an absent page change nothing it reads; a present
+         * page made wholly zero is punched (mr-update.h). */
+        if (zeros && (!present || full)) {
+            if (!run_flush(u, &run, err))
+                return FALSE;
+            if (present && !punch_page(u, b, p, err))
+                return FALSE;
+            continue;
+        }
+        /* A run holds at most three pieces: this only breaks a run before
+         * a page that needs a zero prefix, which only the first page can. */
+        if (run.n == 3 && !run_flush(u, &run, err))
+            return FALSE;
+        if (!present && lo > p * ps)
+            run_add(&run, b, p * ps, u->zeros, lo - p * ps);
+        run_add(&run, b, lo, buf ? data : u->zeros, hi - lo);
+        if (!present && hi < (p + 1) * ps) {
+            run_add(&run, b, hi, u->zeros, (p + 1) * ps - hi);
+        }
+        if (!present)
+            g_array_append_val(newly, p);
+    }
+    return run_flush(u, &run, err);
+}
+
+gboolean
+mr_block_write(MrUpdater *u, MrRamBlock *b, const void *buf, guint64 offset,
+               gsize len, GError **err)
+{
+    g_autoptr(GArray) newly = NULL;
+    g_autofree DirtyWord *words = NULL;
+    guint64 first, last, nwords = 0;
+    GMutex *lock;
+    gboolean ok;
+
+    if (!b->stored) {
+        mr_set_error(err, MR_ERROR_UNSUPPORTED, u->f->path, b->header_offset,
+                     "ram block \"%s\" has no data in this file "
+                     "(x-ignore-shared): nothing to write to", b->idstr);
+        return FALSE;
+    }
+    if (offset > b->used_length || len > b->used_length - offset) {
+        mr_set_error(err, MR_ERROR_RANGE, u->f->path, MR_NO_OFFSET,
+                     "ram block \"%s\": write of 0x%" G_GSIZE_MODIFIER "x "
+                     "bytes at 0x%" G_GINT64_MODIFIER "x passes its end "
+                     "(0x%" G_GINT64_MODIFIER "x)", b->idstr, len, offset,
+                     b->used_length);
+        return FALSE;
+    }
+    if (len == 0)
+        return TRUE;
+    first = offset / b->page_size;
+    last = (offset + len - 1) / b->page_size;
+    /* The common case: every page present and no whole zero page. */
+    if (buf && mr_bitmap_count_range(b->bitmap, first, last + 1) == last - first + 1) {
+        gboolean zero_page = FALSE;
+        for (guint64 p = first; p <= last && !zero_page; p++) {
+            guint64 lo = MAX(offset, p * b->page_size);
+            if (lo == p * b->page_size && offset + len >= (p + 1) * b->page_size)
+                zero_page = is_zero((const guint8 *)buf + (lo - offset), b->page_size);
+        }
+        if (!zero_page) {
+            struct iovec iov = { (void *)buf, len };
+            if (!pwritev_all(u, &iov, 1, b->pages_offset + offset, err))
+                return FALSE;
+            return !u->sync || commit(u, NULL, 0, TRUE, err);
+        }
+    }
+    newly = g_array_new(FALSE, FALSE, sizeof(guint64));
+    lock = block_lock(u, b);
+    g_mutex_lock(lock);
+    ok = write_locked(u, b, buf, offset, len, newly, err);
+    /* Only after the data is in the file: readers through the mount now
+     * read the new page, and the file gets the bit at the commit. */
+    if (ok) {
+        words = g_new(DirtyWord, newly->len);
+        for (guint i = 0; i < newly->len; i++) {
+            guint64 p = g_array_index(newly, guint64, i);
+            mr_bitmap_set(b->bitmap, p);
+            if (nwords == 0 || words[nwords - 1].word != p / 64)
+                words[nwords++] = (DirtyWord){ b, p / 64 };
+        }
+    }
+    g_mutex_unlock(lock);
+    if (!ok)
+        return FALSE;
+    __atomic_add_fetch(&u->pages_added, newly->len, __ATOMIC_RELAXED);
+    if (nwords == 0)
+        return !u->sync || commit(u, NULL, 0, TRUE, err);
+    return commit(u, words, (guint)nwords, FALSE, err);
+}

@@ -1,0 +1,45 @@
+/* In-place updates of RAM blocks (FORMAT.md §12): page data at its fixed
+ * offset, then the block's bitmap bit, so that QEMU can still restore the
+ * file.  Nothing else of the file is ever written.
+ *
+ * Ordering.  A page that was absent is written whole (zeros around the new
+ * bytes: its slot may hold stale bytes that must not come back, §9.9), its
+ * bit is set in memory so reads see it at once, and the write then waits
+ * for a group commit: fdatasync of the data, then the bitmap words written.
+ * A crash at any point loses at most the newest writes and never makes a
+ * page present whose data is not on disk.  Writes to present pages are one
+ * pwrite and need no commit.  With `sync`, every write also ends with the
+ * bitmap and data durable (fdatasync).
+ *
+ * Whole zero pages stay sparse: an absent page written with zeros stays
+ * absent (it reads as zeros, and QEMU saves zero pages the same way), a
+ * present one keeps its bit and gets its slot punched (reads back zeros,
+ * and QEMU restores zeros from the hole).
+ */
+#ifndef MR_UPDATE_H
+#define MR_UPDATE_H
+
+#include "mr-file.h"
+
+typedef struct MrUpdater MrUpdater;
+
+/* f must have been opened writable.  sync: durable before returning. */
+MrUpdater *mr_updater_new(MrFile *f, gboolean sync);
+void mr_updater_free(MrUpdater *u);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(MrUpdater, mr_updater_free)
+
+/* Writes len bytes at offset of block b (buf NULL: zeros).  The range must
+ * lie inside the block (MR_ERROR_RANGE) and the block must be stored in the
+ * file (MR_ERROR_UNSUPPORTED).  On error nothing of the bitmap changed;
+ * page data of absent pages may have been written to their slots, which
+ * QEMU ignores while the bit is clear. */
+gboolean mr_block_write(MrUpdater *u, MrRamBlock *b, const void *buf,
+                        guint64 offset, gsize len, GError **err);
+
+/* Commits pending bitmap words and makes data and bitmaps durable. */
+gboolean mr_updater_sync(MrUpdater *u, GError **err);
+
+/* Pages that became present through this updater (for statistics). */
+guint64 mr_updater_pages_added(const MrUpdater *u);
+
+#endif
