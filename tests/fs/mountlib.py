@@ -52,6 +52,16 @@ def daemon_pid(mnt):
     return None
 
 
+def process_gone(pid):
+    """True once pid has exited.  A zombie counts as gone: it holds no locks
+    or files, and this sandbox's init reaps only every second or two."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return True
+
+
 def unmount(mnt):
     """Unmounts and waits for the daemon to exit: until then it holds the
     snapshot's lock and may still be syncing it."""
@@ -63,7 +73,7 @@ def unmount(mnt):
         subprocess.run(["umount", "-l", mnt], stderr=subprocess.DEVNULL)
     wait_until(lambda: not is_mounted(mnt), what="unmount of " + mnt)
     if pid:
-        wait_until(lambda: not os.path.exists("/proc/%d" % pid), timeout=30,
+        wait_until(lambda: process_gone(pid), timeout=30,
                    what="exit of the daemon of " + mnt)
 
 

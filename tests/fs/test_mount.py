@@ -22,8 +22,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mountlib import (Tools, daemon_pid, expected_block, info_json, is_mounted,  # noqa: E402
-                      mounted, pattern_page, present_pages, run_tests, synth,
-                      unmount, wait_until)
+                      mounted, pattern_page, present_pages, process_gone,
+                      run_tests, synth, unmount, wait_until)
 
 PS = 4096
 TMP = None
@@ -412,7 +412,7 @@ def test_unmount_paths():
             pid = daemon_pid(mnt)
             assert pid, "no daemon for " + mnt
             subprocess.run(cmd + [mnt], check=True, timeout=30)
-            wait_until(lambda: not os.path.exists("/proc/%d" % pid), what="daemon exit")
+            wait_until(lambda: process_gone(pid), what="daemon exit")
         finally:
             unmount(mnt)
             os.rmdir(mnt)
@@ -423,7 +423,7 @@ def test_unmount_paths():
         pid = daemon_pid(mnt)
         os.kill(pid, signal.SIGTERM)
         wait_until(lambda: not is_mounted(mnt), what="unmount on SIGTERM")
-        wait_until(lambda: not os.path.exists("/proc/%d" % pid), what="daemon exit")
+        wait_until(lambda: process_gone(pid), what="daemon exit")
     finally:
         unmount(mnt)
         os.rmdir(mnt)
@@ -442,7 +442,7 @@ def test_unmount_paths():
         f.seek(63 * PS)
         assert f.read(3 * PS) == want[63 * PS:66 * PS]
         f.close()
-        wait_until(lambda: not os.path.exists("/proc/%d" % pid), what="daemon exit after close")
+        wait_until(lambda: process_gone(pid), what="daemon exit after close")
     finally:
         unmount(mnt)
         os.rmdir(mnt)
@@ -453,7 +453,7 @@ def test_unmount_paths():
         pid = daemon_pid(mnt)
         f = open(os.path.join(mnt, "ram/pc.ram"), "rb", buffering=0)
         os.kill(pid, signal.SIGTERM)
-        wait_until(lambda: not os.path.exists("/proc/%d" % pid), what="daemon exit")
+        wait_until(lambda: process_gone(pid), what="daemon exit")
         try:
             f.seek(1000 * PS)
             f.read(PS)
