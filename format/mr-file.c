@@ -222,8 +222,26 @@ parse_full_header(MrFile *f, MrCursor *c, SectionHeader *h, GError **err)
 typedef struct {
     gboolean ram_started;
     gboolean ram_ended;
+    gboolean footers; /* whether the ram START had one, once ram_started */
     guint devices_walked;
 } LoopState;
+
+/* QEMU writes a footer after every section or after none (FORMAT.md §6).
+ * The ram START section, whose body needs no vmdesc to be bounded, tells
+ * which; a device section that differs ended where its vmdesc sizes said,
+ * not where the stream does (§13.4), even if a record byte follows. */
+static gboolean
+check_footer_mode(MrFile *f, const LoopState *st, gboolean has_footer,
+                  guint64 at, const char *what, GError **err)
+{
+    if (has_footer == st->footers)
+        return TRUE;
+    mr_set_error(err, MR_ERROR_INVALID, f->path, at,
+                 "%s: %s section footer here, unlike the ram section START: "
+                 "the vmdesc sizes do not match the stream", what,
+                 has_footer ? "a" : "no");
+    return FALSE;
+}
 
 static gboolean
 parse_device(MrFile *f, MrCursor *c, LoopState *st, guint64 rec_off,
@@ -278,6 +296,9 @@ parse_device(MrFile *f, MrCursor *c, LoopState *st, guint64 rec_off,
         return FALSE;
     }
     s->end_offset = c->pos;
+    if (st->ram_started)
+        return check_footer_mode(f, st, s->has_footer,
+                                 s->body_offset + s->body_size, what, err);
     return TRUE;
 }
 
@@ -314,6 +335,17 @@ parse_section(MrFile *f, MrCursor *c, LoopState *st, guint8 type,
         f->ram_offset = rec_off;
         ok = mr_parse_ram_start(f, c, err) &&
              mr_parse_footer(f, c, h.id, "ram section START", &footer, err);
+        if (ok)
+            st->footers = footer;
+        /* Early-setup sections came before the footer mode was known. */
+        for (guint i = 0; ok && i < f->devices->len; i++) {
+            MrSection *s = g_ptr_array_index(f->devices, i);
+            g_autofree char *what = g_strdup_printf(
+                "section \"%s\" (id %u, instance %u)", s->idstr,
+                s->section_id, s->instance_id);
+            ok = check_footer_mode(f, st, s->has_footer,
+                                   s->body_offset + s->body_size, what, err);
+        }
         goto out;
     }
     if (type == MR_REC_SECTION_START) {
@@ -432,7 +464,9 @@ parse_records(MrFile *f, GError **err)
         goto out;
     }
     if (!st.ram_ended) {
-        mr_set_error(err, MR_ERROR_INVALID, f->path, f->eof_offset,
+        /* Without a vmdesc the loop stopped at the first device section. */
+        mr_set_error(err, MR_ERROR_INVALID, f->path,
+                     f->devices_bounded ? f->eof_offset : f->devices_offset,
                      "the ram section has no END record before the device sections or EOF");
         goto out;
     }

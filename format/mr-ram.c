@@ -71,6 +71,10 @@ check_layout(MrFile *f, MrRamBlock *b, guint64 header_end, guint64 stream_limit,
     guint64 r64 = mr_bitmap_reserved_bytes(b->num_pages, 64);
     guint64 r32 = mr_bitmap_reserved_bytes(b->num_pages, 32);
     guint64 room;
+    /* Even the empty bitmap of a 0-page block must come before the page
+     * area: the stream resumes at pages_offset + used_length, so a page area
+     * before its header would send it backwards (R8, R11). */
+    gboolean after = b->pages_offset >= b->bitmap_offset;
 
     if (b->bitmap_offset < header_end) {
         mr_set_error(err, MR_ERROR_INVALID, f->path, b->header_offset + 12,
@@ -85,11 +89,10 @@ check_layout(MrFile *f, MrRamBlock *b, guint64 header_end, guint64 stream_limit,
                      "0x%" G_GINT64_MODIFIER "x, QEMU puts it right after the "
                      "header (0x%" G_GINT64_MODIFIER "x)", b->idstr,
                      b->bitmap_offset, header_end);
-    room = b->pages_offset >= b->bitmap_offset
-               ? b->pages_offset - b->bitmap_offset : 0;
-    if (room >= r64 && f->bitmap_order != MR_BITMAP_BE32) {
+    room = after ? b->pages_offset - b->bitmap_offset : 0;
+    if (after && room >= r64 && f->bitmap_order != MR_BITMAP_BE32) {
         b->bitmap_size = r64;
-    } else if (room >= r32 && f->bitmap_order != MR_BITMAP_BE64) {
+    } else if (after && room >= r32 && f->bitmap_order != MR_BITMAP_BE64) {
         /* Only a 32-bit host reserves 4-byte multiples. */
         b->bitmap_size = r32;
     } else {
