@@ -336,7 +336,7 @@ parse_section(MrFile *f, MrCursor *c, LoopState *st, guint8 type,
         ok = mr_parse_ram_start(f, c, err) &&
              mr_parse_footer(f, c, h.id, "ram section START", &footer, err);
         if (ok)
-            st->footers = footer;
+            f->footers = st->footers = footer;
         /* Early-setup sections came before the footer mode was known. */
         for (guint i = 0; ok && i < f->devices->len; i++) {
             MrSection *s = g_ptr_array_index(f->devices, i);
@@ -489,14 +489,27 @@ check_tail(MrFile *f, GError **err)
             return FALSE;
         if (last != MR_REC_EOF) {
             mr_set_error(err, MR_ERROR_TRUNCATED, f->path, f->file_size - 1,
-                         "the file ends with 0x%02x, not the EOF record: the "
-                         "save was interrupted or the file is truncated", last);
+                         "the file ends with 0x%02x, neither the EOF record "
+                         "nor a vmdesc that ends the file: the save was "
+                         "interrupted, the file is truncated, or bytes were "
+                         "appended", last);
             return FALSE;
+        }
+        if (f->footers) {
+            if (!mr_scan_devices_by_footer(f, err))
+                return FALSE;
+            f->devices_bounded = TRUE;
+            mr_file_warn(f, f->devices_offset,
+                         "no vmdesc: %u device sections found by their "
+                         "footers; their fields cannot be decoded",
+                         f->devices->len);
+            return TRUE;
         }
         f->eof_offset = f->file_size - 1;
         mr_file_warn(f, f->devices_offset,
-                     "no vmdesc: the device sections from here to the EOF "
-                     "record cannot be bounded or decoded");
+                     "no vmdesc and no section footers: the device sections "
+                     "from here to the EOF record cannot be bounded or "
+                     "decoded");
         return TRUE;
     }
     if (f->has_vmdesc) {

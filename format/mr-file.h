@@ -31,7 +31,10 @@ typedef struct {
     /* FALSE for an x-ignore-shared block with offsets (0,0): no data here. */
     gboolean stored;
     guint64 bitmap_offset;
-    guint64 bitmap_size; /* bytes the saving host reserved */
+    /* Bytes of bitmap the host reserved: 64-bit longs whenever they fit
+     * before pages_offset (a 32-bit LE host lays bits out the same way),
+     * else 32-bit ones. */
+    guint64 bitmap_size;
     guint64 pages_offset;
     MrBitmap *bitmap;    /* NULL when !stored */
 } MrRamBlock;
@@ -55,7 +58,8 @@ typedef struct {
     gboolean has_footer;
     guint64 end_offset;  /* first byte after the section (and footer) */
     gboolean before_ram; /* early-setup section (FORMAT.md §4) */
-    json_object *desc;   /* its devices[] entry in the vmdesc (borrowed) */
+    json_object *desc;   /* its devices[] entry in the vmdesc (borrowed);
+                          * NULL when the file has no vmdesc */
 } MrSection;
 
 typedef struct {
@@ -103,10 +107,13 @@ typedef struct {
 
     GPtrArray *devices;   /* MrSection*, stream order */
     GArray *commands;     /* MrCommand */
-    /* Without a vmdesc the device sections cannot be bounded: they are one
-     * opaque range [devices_offset, eof_offset). */
+    /* Without a vmdesc the device sections cannot be decoded.  With section
+     * footers they are still bounded by them (their MrSection.desc is
+     * NULL); without footers they are one opaque range [devices_offset,
+     * eof_offset) and devices_bounded is FALSE. */
     gboolean devices_bounded;
     guint64 devices_offset;
+    gboolean footers; /* the stream has section footers (FORMAT.md §6) */
 
     guint64 eof_offset;
     gboolean has_vmdesc;

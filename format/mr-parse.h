@@ -34,6 +34,8 @@ gboolean mr_parse_ram_eos(MrFile *f, MrCursor *c, const char *what,
 /* mr-vmdesc.c: finds the vmdesc from the end of the file (FORMAT.md §8.1)
  * and parses it. */
 gboolean mr_vmdesc_load(MrFile *f, GError **err);
+/* mr-devscan.c: device sections of a file without vmdesc, by footers. */
+gboolean mr_scan_devices_by_footer(MrFile *f, GError **err);
 /* mr-file.c: the optional footer after a section body (FORMAT.md §6). */
 gboolean mr_parse_footer(MrFile *f, MrCursor *c, guint32 section_id,
                          const char *what, gboolean *has_footer, GError **err);

@@ -45,6 +45,15 @@ mr_block_read(const MrFile *f, const MrRamBlock *b, void *buf, guint64 offset,
         guint64 run_end = MIN(end, (r.first + r.count) * b->page_size);
         gsize n = (gsize)(run_end - offset);
 
+        /* The range check above makes this impossible; a loop that cannot
+         * advance must still not spin. */
+        if (r.count == 0 || run_end <= offset) {
+            mr_set_error(err, MR_ERROR_RANGE, f->path, MR_NO_OFFSET,
+                         "ram block \"%s\": no page at 0x%" G_GINT64_MODIFIER
+                         "x", b->idstr, offset);
+            return FALSE;
+        }
+
         if (r.present) {
             g_autofree char *what = g_strdup_printf("page %" G_GINT64_MODIFIER
                                                     "u of ram block \"%s\"",

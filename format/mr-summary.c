@@ -88,7 +88,7 @@ mr_summary_json(const MrFile *f)
     for (guint i = 0; i < f->devices->len; i++)
         json_object_array_add(arr, device_json(g_ptr_array_index(f->devices, i)));
     json_object_object_add(o, "devices", arr);
-    json_object_object_add(o, "devices_decodable", json_object_new_boolean(f->devices_bounded));
+    json_object_object_add(o, "devices_decodable", json_object_new_boolean(f->has_vmdesc));
     arr = json_object_new_array();
     for (guint i = 0; i < f->commands->len; i++) {
         const MrCommand *c = &g_array_index(f->commands, MrCommand, i);

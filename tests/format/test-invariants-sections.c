@@ -9,6 +9,7 @@
  */
 #include <json-c/json.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "test-helpers.h"
 
@@ -112,12 +113,48 @@ test_r14_devices_without_eof_are_truncated(void)
     mr_writer_set_vmdesc(w, FALSE);
     mrt_write(w, path, &l);
     MRT_OPEN_FAILS(path, NULL, MR_ERROR_TRUNCATED, l.file_size - 1,
-                   "not the EOF record", NULL);
+                   "neither the EOF record", NULL);
     mr_writer_layout_clear(&l);
     mr_writer_set_vmdesc(w, TRUE);
     mrt_write(w, path, &l);
     MRT_OPEN_FAILS(path, NULL, MR_ERROR_TRUNCATED, l.file_size - 1,
-                   "not the EOF record", NULL);
+                   "neither the EOF record", NULL);
+    mr_writer_layout_clear(&l);
+}
+
+/* Without a vmdesc, a cut inside a device section that happens to end on a
+ * 0x00 byte looks like "... 00" (the EOF record); the footer chain does not
+ * reach it, so the file is refused as truncated. */
+static void
+test_r14_no_vmdesc_cut_on_a_zero_byte_is_truncated(void)
+{
+    g_autoptr(MrWriter) w = mrt_writer_pc();
+    g_autofree char *path = mrt_path("r14-cut0.mig");
+    MrWriterLayout l;
+    const MrWrittenSection *last;
+    guint64 cut = 0;
+    g_autofree guint8 *body = NULL;
+    gsize n;
+
+    mr_writer_set_vmdesc(w, FALSE);
+    mrt_write(w, path, &l);
+    last = MRT_DEVICE(&l, l.devices->len - 1);
+    n = (gsize)(last->footer_offset - last->body_offset);
+    body = g_malloc(n);
+    {
+        FILE *fp = fopen(path, "rb");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+        CU_ASSERT_FATAL(fseeko(fp, (off_t)last->body_offset, SEEK_SET) == 0);
+        CU_ASSERT_FATAL(fread(body, 1, n, fp) == n);
+        fclose(fp);
+    }
+    for (gsize i = 0; i < n; i++)
+        if (body[i] == 0)
+            cut = last->body_offset + i + 1;
+    MRT_CHECK(cut != 0, "the last device body has a zero byte to cut after");
+    CU_ASSERT_FATAL(truncate(path, (off_t)cut) == 0);
+    MRT_OPEN_FAILS(path, NULL, MR_ERROR_TRUNCATED, last->offset,
+                   "has no footer before the end of the file", NULL);
     mr_writer_layout_clear(&l);
 }
 
@@ -382,11 +419,11 @@ test_r15_bytes_after_the_vmdesc_fail_the_open(void)
 
     mrt_append(path, "junk", 4);
     MRT_OPEN_FAILS(path, NULL, MR_ERROR_TRUNCATED, l.file_size + 3,
-                   "not the EOF record", NULL);
+                   "neither the EOF record", NULL);
     mrt_truncate(path, l.file_size);
     mrt_append(path, "{}", 2);
     MRT_OPEN_FAILS(path, NULL, MR_ERROR_TRUNCATED, l.file_size + 1,
-                   "not the EOF record", NULL);
+                   "neither the EOF record", NULL);
     mr_writer_layout_clear(&l);
 }
 
@@ -412,6 +449,7 @@ static const MrtTest tests[] = {
     MRT_TEST(test_r13_part_after_the_end_is_invalid),
     MRT_TEST(test_r14_stream_without_eof_is_truncated),
     MRT_TEST(test_r14_devices_without_eof_are_truncated),
+    MRT_TEST(test_r14_no_vmdesc_cut_on_a_zero_byte_is_truncated),
     MRT_TEST(test_r14_vmdesc_listing_more_devices_than_the_stream_is_invalid),
     MRT_TEST(test_r14_vmdesc_listing_fewer_devices_than_the_stream_is_invalid),
     MRT_TEST(test_r14_vmdesc_device_name_instance_or_version_mismatch_is_invalid),

@@ -72,10 +72,11 @@ test_file_without_section_footers_opens_with_the_same_model(void)
     mr_writer_layout_clear(&l);
 }
 
-/* §8.2: without a vmdesc the RAM is fully decodable, the devices are one
- * opaque range up to the EOF byte, and the user is told so. */
+/* §8.2: without a vmdesc the RAM is fully decodable, the device sections
+ * are bounded by their footers but not decodable, and the user is told
+ * so. */
 static void
-test_file_without_vmdesc_warns_and_leaves_devices_unbounded(void)
+test_file_without_vmdesc_bounds_devices_by_their_footers(void)
 {
     g_autoptr(MrWriter) w = mrt_writer_pc();
     g_autofree char *path = mrt_path("novmdesc.mig");
@@ -89,12 +90,19 @@ test_file_without_vmdesc_warns_and_leaves_devices_unbounded(void)
     mrt_check_pc_blocks(f, &l);
     CU_ASSERT_FALSE(f->has_vmdesc);
     CU_ASSERT_PTR_NULL(f->vmdesc);
-    CU_ASSERT_FALSE(f->devices_bounded);
-    MRT_CHECK_U64(f->devices->len, 0);
+    CU_ASSERT_TRUE(f->devices_bounded);
+    MRT_CHECK_U64(f->devices->len, l.devices->len);
+    for (guint i = 0; i < f->devices->len && i < l.devices->len; i++) {
+        MrSection *s = g_ptr_array_index(f->devices, i);
+        MRT_CHECK_U64(s->offset, MRT_DEVICE(&l, i)->offset);
+        MRT_CHECK_U64(s->body_offset, MRT_DEVICE(&l, i)->body_offset);
+        MRT_CHECK_U64(s->end_offset, MRT_DEVICE(&l, i)->end_offset);
+        CU_ASSERT_PTR_NULL(s->desc);
+    }
     MRT_CHECK_U64(f->devices_offset, MRT_DEVICE(&l, 0)->offset);
     MRT_CHECK_U64(f->eof_offset, l.file_size - 1);
     MRT_CHECK_U64(f->warnings->len, 1);
-    MRT_CHECK_U64(mrt_count_warnings(f, "no vmdesc"), 1);
+    MRT_CHECK_U64(mrt_count_warnings(f, "found by their footers"), 1);
     mr_writer_layout_clear(&l);
 }
 
@@ -315,7 +323,7 @@ test_machine_none_file_has_no_ram_blocks(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
     MRT_CHECK_U64(f->page_size, 0);
     MRT_CHECK_U64(f->blocks->len, 0);
-    CU_ASSERT_FALSE(f->devices_bounded);
+    MRT_CHECK_U64(f->devices->len, 2);
     mr_writer_layout_clear(&l);
 }
 
@@ -453,7 +461,7 @@ test_vmdesc_around_the_search_chunk_boundary_is_found(void)
 static const MrtTest tests[] = {
     MRT_TEST(test_default_file_model_matches_the_writer_layout),
     MRT_TEST(test_file_without_section_footers_opens_with_the_same_model),
-    MRT_TEST(test_file_without_vmdesc_warns_and_leaves_devices_unbounded),
+    MRT_TEST(test_file_without_vmdesc_bounds_devices_by_their_footers),
     MRT_TEST(test_file_without_vmdesc_or_devices_opens_without_warning),
     MRT_TEST(test_uuid_and_target_page_bits_are_read_from_the_configuration),
     MRT_TEST(test_file_without_switchover_command_has_no_commands),
