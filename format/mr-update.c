@@ -221,6 +221,24 @@ commit(MrUpdater *u, const DirtyWord *words, guint n, gboolean durable,
 }
 
 gboolean
+mr_section_write(MrUpdater *u, const MrSection *s, guint64 offset,
+                 const void *data, gsize len, GError **err)
+{
+    struct iovec iov = { (void *)data, len };
+
+    if (offset < s->body_offset || offset - s->body_offset > s->body_size ||
+        len > s->body_size - (offset - s->body_offset)) {
+        mr_set_error(err, MR_ERROR_RANGE, u->f->path, offset,
+                     "section \"%s\" (instance %u): %" G_GSIZE_FORMAT
+                     " bytes here lie outside its body [0x%" G_GINT64_MODIFIER
+                     "x, 0x%" G_GINT64_MODIFIER "x)", s->idstr, s->instance_id,
+                     len, s->body_offset, s->body_offset + s->body_size);
+        return FALSE;
+    }
+    return pwritev_all(u, &iov, 1, offset, err) && commit(u, NULL, 0, TRUE, err);
+}
+
+gboolean
 mr_updater_sync(MrUpdater *u, GError **err)
 {
     return commit(u, NULL, 0, TRUE, err);

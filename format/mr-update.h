@@ -36,6 +36,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(MrUpdater, mr_updater_free)
 gboolean mr_block_write(MrUpdater *u, MrRamBlock *b, const void *buf,
                         guint64 offset, gsize len, GError **err);
 
+/* Rewrites len bytes of a device section's body in place (FORMAT.md §12
+ * rule 3, §13.6): the range must lie inside the body (MR_ERROR_RANGE).
+ * Choosing a fixed-size leaf whose new value QEMU accepts is the
+ * caller's job.  Durable (fdatasync) before it returns. */
+gboolean mr_section_write(MrUpdater *u, const MrSection *s, guint64 offset,
+                          const void *data, gsize len, GError **err);
+
 /* Commits pending bitmap words and makes data and bitmaps durable. */
 gboolean mr_updater_sync(MrUpdater *u, GError **err);
 

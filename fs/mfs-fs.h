@@ -28,6 +28,7 @@ typedef struct {
     struct stat file_st; /* the snapshot's stat at mount: times, owner */
     guint8 *zeros;       /* max_read bytes of zeros for absent pages */
     MrUpdater *updater;  /* NULL on a read-only mount */
+    GMutex doc_lock;     /* one Super I/O document applied at a time */
 } MfsFs;
 
 extern const struct fuse_lowlevel_ops mfs_ops;
@@ -45,6 +46,15 @@ void mfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 void mfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
                struct fuse_file_info *fi);
 void mfs_destroy(void *userdata);
+/* mfs-doc.c: writable JSON documents (superio/pc87312.json). */
+void mfs_doc_open(MfsFs *fs, MfsNode *n, struct fuse_file_info *fi);
+void mfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void mfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+gboolean mfs_doc_write(MfsFs *fs, struct fuse_file_info *fi, const char *buf,
+                       size_t size, off_t off, int *e);
+gboolean mfs_doc_truncate(struct fuse_file_info *fi, off_t size);
+/* mfs-superio.c: makes superio/pc87312.json writable on rw mounts. */
+void mfs_superio_init(MfsFs *fs);
 void mfs_refuse_create(fuse_req_t req, fuse_ino_t parent, const char *name,
                        mode_t mode, struct fuse_file_info *fi);
 void mfs_refuse_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,

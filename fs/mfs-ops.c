@@ -32,7 +32,7 @@ node_of(fuse_req_t req, fuse_ino_t ino)
 double
 mfs_attr_timeout(const MfsFs *fs, const MfsNode *n)
 {
-    return fs->updater && n->kind == MFS_NODE_BLOCK ? 1.0 : MFS_TIMEOUT;
+    return fs->updater && n->kind != MFS_NODE_DIR ? 1.0 : MFS_TIMEOUT;
 }
 
 void
@@ -65,12 +65,14 @@ mfs_fill_stat(const MfsFs *fs, const MfsNode *n, struct stat *st)
         st->st_blocks = (blkcnt_t)(mr_block_present_pages(b) * b->page_size / 512);
         break;
     }
-    case MFS_NODE_BLOB:
-        st->st_mode = S_IFREG | (0444 & ~fs->opts.umask);
+    case MFS_NODE_BLOB: {
         st->st_nlink = 1;
-        st->st_size = (off_t)g_bytes_get_size(n->blob);
+        g_autoptr(GBytes) blob = mfs_tree_blob(fs->tree, n);
+        st->st_mode = S_IFREG | ((n->apply && fs->updater ? 0644 : 0444) & ~fs->opts.umask);
+        st->st_size = (off_t)g_bytes_get_size(blob);
         st->st_blocks = (st->st_size + 511) / 512;
         break;
+    }
     }
 }
 
@@ -198,8 +200,13 @@ mfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         return;
     }
     if ((fi->flags & O_ACCMODE) != O_RDONLY &&
-        (fs->opts.read_only || n->kind == MFS_NODE_BLOB)) {
+        (fs->opts.read_only || (n->kind == MFS_NODE_BLOB && n->apply == NULL))) {
         fuse_reply_err(req, fs->opts.read_only ? EROFS : EACCES);
+        return;
+    }
+    if (n->kind == MFS_NODE_BLOB && (fi->flags & O_ACCMODE) != O_RDONLY) {
+        mfs_doc_open(fs, n, fi);
+        fuse_reply_open(req, fi);
         return;
     }
     /* The kernel passes O_TRUNC here (atomic_o_trunc): a block keeps its
@@ -213,6 +220,12 @@ mfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
      * kernel cached stay right across opens. */
     fi->keep_cache = !fs->opts.direct_io;
     fi->direct_io = fs->opts.direct_io;
+    /* A JSON file can change under a read-write mount (Super I/O writes):
+     * never serve it from a stale cache. */
+    if (n->kind == MFS_NODE_BLOB && fs->updater) {
+        fi->keep_cache = 0;
+        fi->direct_io = 1;
+    }
     /* Nothing to flush for a reader, and a FLUSH sent by close() after a
      * lazy unmount races with the kernel ending the connection (ENOTCONN
      * from close). */
@@ -279,8 +292,9 @@ mfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
      * large. */
     size = MIN(size, (size_t)fs->opts.max_read);
     if (n->kind == MFS_NODE_BLOB) {
+        g_autoptr(GBytes) blob = mfs_tree_blob(fs->tree, n);
         gsize len;
-        const char *data = g_bytes_get_data(n->blob, &len);
+        const char *data = g_bytes_get_data(blob, &len);
         if ((guint64)off >= len)
             fuse_reply_buf(req, NULL, 0);
         else
@@ -341,7 +355,8 @@ mfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
     if (n->kind == MFS_NODE_BLOCK) {
         r = seek_block(n->block, off, whence, &out);
     } else {
-        off_t size = (off_t)g_bytes_get_size(n->blob);
+        g_autoptr(GBytes) blob = mfs_tree_blob(fs_of(req)->tree, n);
+        off_t size = (off_t)g_bytes_get_size(blob);
         r = off < 0 ? -EINVAL : off >= size ? -ENXIO : 0;
         out = whence == SEEK_DATA ? off : size;
     }
@@ -475,6 +490,8 @@ const struct fuse_lowlevel_ops mfs_ops = {
     .fallocate = mfs_fallocate,
     .fsync = mfs_fsync,
     .destroy = mfs_destroy,
+    .flush = mfs_flush,
+    .release = mfs_release,
     .create = mfs_refuse_create,
     .mknod = mfs_refuse_mknod,
     .mkdir = mfs_refuse_mkdir,

@@ -118,6 +118,8 @@ mfs_session_run(MrFile *file, const MfsSessionOptions *o, GError **err)
     fs.zeros = g_malloc0(fs.opts.max_read);
     if (!o->fs.read_only)
         fs.updater = mr_updater_new(file, o->fs.sync);
+    g_mutex_init(&fs.doc_lock);
+    mfs_superio_init(&fs);
     args = build_args(file, o);
     se = fuse_session_new(&args, &mfs_ops, sizeof(mfs_ops), &fs);
     fuse_opt_free_args(&args);
@@ -159,6 +161,7 @@ out_signals:
 out_session:
     fuse_session_destroy(se);
 out_zeros:
+    g_mutex_clear(&fs.doc_lock);
     mr_updater_free(fs.updater);
     g_free(fs.zeros);
     return ok;

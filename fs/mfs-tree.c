@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "mr-error.h"
+#include "ds-decode.h"
+#include "ds-superio.h"
 #include "mr-summary.h"
 
 static MfsNode *
@@ -85,14 +87,20 @@ mfs_block_path(const char *idstr)
     return (char **)g_ptr_array_free(parts, FALSE);
 }
 
-/* A path trie first, inodes later: names are only final once every block
+/* A path trie first, inodes later: names are only final once every file
  * is placed (a file may turn out to share its path with a directory). */
 typedef struct Proto Proto;
 struct Proto {
     char *name;
     GHashTable *dirs;  /* name -> Proto* */
-    GHashTable *files; /* name -> MrRamBlock* */
+    GHashTable *files; /* name -> Leaf* */
 };
+
+typedef struct {
+    MfsNodeKind kind;
+    MrRamBlock *block;
+    GBytes *blob;
+} Leaf;
 
 static Proto *
 proto_new(const char *name)
@@ -101,7 +109,7 @@ proto_new(const char *name)
 
     p->name = g_strdup(name);
     p->dirs = g_hash_table_new(g_str_hash, g_str_equal);
-    p->files = g_hash_table_new(g_str_hash, g_str_equal);
+    p->files = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     return p;
 }
 
@@ -114,16 +122,25 @@ proto_free(Proto *p)
     g_hash_table_iter_init(&it, p->dirs);
     while (g_hash_table_iter_next(&it, &k, &v))
         proto_free(v);
+    g_hash_table_iter_init(&it, p->files);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        Leaf *l = v;
+        if (l->blob)
+            g_bytes_unref(l->blob);
+        g_free(l);
+    }
     g_hash_table_unref(p->dirs);
     g_hash_table_unref(p->files);
     g_free(p->name);
     g_free(p);
 }
 
+/* Places leaf at parts (escaped components).  FALSE if the path is taken:
+ * distinct names map to distinct paths except when they differ only in
+ * empty components ("a//b" and "a/b"); those are refused, never dropped. */
 static gboolean
-proto_add(Proto *root, MrRamBlock *b, const char *path, GError **err)
+proto_add(Proto *root, char **parts, Leaf *leaf)
 {
-    g_auto(GStrv) parts = mfs_block_path(b->idstr);
     Proto *d = root;
     guint n = g_strv_length(parts);
 
@@ -135,22 +152,16 @@ proto_add(Proto *root, MrRamBlock *b, const char *path, GError **err)
         }
         d = next;
     }
-    if (g_hash_table_contains(d->files, parts[n - 1])) {
-        /* Distinct idstrs map to distinct paths except when they differ
-         * only in empty components ("a//b" and "a/b"); refuse, never drop. */
-        mr_set_error(err, MR_ERROR_UNSUPPORTED, path, b->desc_offset,
-                     "ram block \"%s\" maps to the same path as another "
-                     "block (empty path components are dropped)", b->idstr);
+    if (g_hash_table_contains(d->files, parts[n - 1]))
         return FALSE;
-    }
-    g_hash_table_insert(d->files, g_strdup(parts[n - 1]), b);
+    g_hash_table_insert(d->files, g_strdup(parts[n - 1]), leaf);
     return TRUE;
 }
 
 typedef struct {
     char *name;
     Proto *dir;
-    MrRamBlock *block;
+    Leaf *leaf;
 } Entry;
 
 static gint
@@ -173,7 +184,7 @@ proto_build(MfsTree *t, Proto *p, MfsNode *dir)
     }
     g_hash_table_iter_init(&it, p->files);
     while (g_hash_table_iter_next(&it, &k, &v)) {
-        Entry e = { .block = v };
+        Entry e = { .leaf = v };
         e.name = g_hash_table_contains(p->dirs, k)
                      ? g_strconcat(k, MFS_FILE_SUFFIX, NULL) : g_strdup(k);
         g_array_append_val(entries, e);
@@ -181,9 +192,12 @@ proto_build(MfsTree *t, Proto *p, MfsNode *dir)
     g_array_sort(entries, compare_entries);
     for (guint i = 0; i < entries->len; i++) {
         Entry *e = &g_array_index(entries, Entry, i);
-        MfsNode *n = node_new(e->dir ? MFS_NODE_DIR : MFS_NODE_BLOCK, e->name);
+        MfsNode *n = node_new(e->dir ? MFS_NODE_DIR : e->leaf->kind, e->name);
 
-        n->block = e->block;
+        if (e->leaf) {
+            n->block = e->leaf->block;
+            n->blob = e->leaf->blob ? g_bytes_ref(e->leaf->blob) : NULL;
+        }
         g_ptr_array_add(t->nodes, n);
         n->ino = t->nodes->len;
         add_child(dir, n);
@@ -197,53 +211,158 @@ proto_build(MfsTree *t, Proto *p, MfsNode *dir)
     }
 }
 
-static MfsNode *
-add_node(MfsTree *t, MfsNode *dir, MfsNodeKind kind, const char *name)
+static GBytes *
+json_bytes(json_object *o)
 {
-    MfsNode *n = node_new(kind, name);
+    /* Text files end with a newline. */
+    char *text = g_strconcat(json_object_to_json_string_ext(
+                                 o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED),
+                             "\n", NULL);
 
-    g_ptr_array_add(t->nodes, n);
-    n->ino = t->nodes->len;
-    add_child(dir, n);
-    return n;
+    return g_bytes_new_take(text, strlen(text));
+}
+
+static gboolean
+add_blocks(Proto *ram, MrFile *file, GError **err)
+{
+    for (guint i = 0; i < file->blocks->len; i++) {
+        MrRamBlock *b = g_ptr_array_index(file->blocks, i);
+        g_auto(GStrv) parts = mfs_block_path(b->idstr);
+        Leaf *leaf = g_new0(Leaf, 1);
+
+        leaf->kind = MFS_NODE_BLOCK;
+        leaf->block = b;
+        if (!proto_add(ram, parts, leaf)) {
+            g_free(leaf);
+            mr_set_error(err, MR_ERROR_UNSUPPORTED, file->path, b->desc_offset,
+                         "ram block \"%s\" maps to the same path as another "
+                         "block (empty path components are dropped)", b->idstr);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+/* devices/IDSTR-PATH.INSTANCE.json, one per device section. */
+static gboolean
+add_devices(Proto *devices, MrFile *file, GError **err)
+{
+    for (guint i = 0; i < file->devices->len; i++) {
+        MrSection *s = g_ptr_array_index(file->devices, i);
+        g_auto(GStrv) parts = mfs_block_path(s->idstr);
+        guint n = g_strv_length(parts);
+        json_object *o = ds_decode_section(file, s, err);
+        Leaf *leaf;
+        char *last;
+
+        if (o == NULL)
+            return FALSE;
+        last = g_strdup_printf("%s.%u.json", parts[n - 1], s->instance_id);
+        g_free(parts[n - 1]);
+        parts[n - 1] = last;
+        leaf = g_new0(Leaf, 1);
+        leaf->kind = MFS_NODE_BLOB;
+        leaf->blob = json_bytes(o);
+        json_object_put(o);
+        if (!proto_add(devices, parts, leaf)) {
+            g_bytes_unref(leaf->blob);
+            g_free(leaf);
+            mr_set_error(err, MR_ERROR_UNSUPPORTED, file->path, s->offset,
+                         "device section \"%s\" instance %u maps to the same "
+                         "path as another", s->idstr, s->instance_id);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+static void
+add_blob(Proto *dir, const char *name, json_object *o)
+{
+    char *parts[] = { (char *)name, NULL };
+    Leaf *leaf = g_new0(Leaf, 1);
+
+    leaf->kind = MFS_NODE_BLOB;
+    leaf->blob = json_bytes(o);
+    json_object_put(o);
+    proto_add(dir, parts, leaf);
+}
+
+/* superio/pc87312.json, superio/vt82c686b.json, superio/vt8231.json. */
+static gboolean
+add_superio(Proto *superio, MrFile *file, GError **err)
+{
+    DsPc87312 pc;
+    GError *local = NULL;
+    const char *via_name = NULL;
+    json_object *via;
+
+    if (ds_pc87312_load(file, &pc, &local))
+        add_blob(superio, MFS_PC87312_NODE, ds_pc87312_json(&pc));
+    if (local) {
+        g_propagate_error(err, local);
+        return FALSE;
+    }
+    via = ds_via_json(file, &via_name, &local);
+    if (via)
+        add_blob(superio, via_name, via);
+    if (local) {
+        g_propagate_error(err, local);
+        return FALSE;
+    }
+    return TRUE;
 }
 
 MfsTree *
 mfs_tree_new(MrFile *file, GError **err)
 {
     g_autoptr(MfsTree) t = g_new0(MfsTree, 1);
-    Proto *ram = proto_new("ram");
-    MfsNode *ram_dir, *json;
-    json_object *summary;
-    const char *text;
+    Proto *top = proto_new("");
+    Proto *ram = proto_new("ram"), *devices = proto_new("devices");
+    Proto *superio = proto_new("superio");
+    gboolean ok;
 
     t->file = file;
+    g_mutex_init(&t->blob_lock);
     t->nodes = g_ptr_array_new_with_free_func(node_free);
     t->root = node_new(MFS_NODE_DIR, "");
     g_ptr_array_add(t->nodes, t->root);
     t->root->ino = MFS_ROOT_INO;
     t->root->parent = t->root;
 
-    for (guint i = 0; i < file->blocks->len; i++) {
-        if (!proto_add(ram, g_ptr_array_index(file->blocks, i), file->path,
-                       err)) {
-            proto_free(ram);
-            return NULL;
-        }
-    }
-    /* Fixed top-level entries first: their inodes never depend on blocks. */
-    ram_dir = add_node(t, t->root, MFS_NODE_DIR, "ram");
-    json = add_node(t, t->root, MFS_NODE_BLOB, "snapshot.json");
-    summary = mr_summary_json(file);
-    text = json_object_to_json_string_ext(summary, JSON_C_TO_STRING_PRETTY |
-                                                       JSON_C_TO_STRING_SPACED);
-    /* End the document with a newline, as text files do. */
-    text = g_strconcat(text, "\n", NULL);
-    json->blob = g_bytes_new_take((char *)text, strlen(text));
-    json_object_put(summary);
-    proto_build(t, ram, ram_dir);
-    proto_free(ram);
-    return g_steal_pointer(&t);
+    g_hash_table_insert(top->dirs, ram->name, ram);
+    g_hash_table_insert(top->dirs, devices->name, devices);
+    g_hash_table_insert(top->dirs, superio->name, superio);
+    add_blob(top, "snapshot.json", mr_summary_json(file));
+    ok = add_blocks(ram, file, err) && add_devices(devices, file, err) &&
+         add_superio(superio, file, err);
+    if (ok)
+        proto_build(t, top, t->root);
+    proto_free(top);
+    return ok ? g_steal_pointer(&t) : NULL;
+}
+
+GBytes *
+mfs_tree_blob(MfsTree *t, const MfsNode *n)
+{
+    GBytes *b;
+
+    g_mutex_lock(&t->blob_lock);
+    b = g_bytes_ref(n->blob);
+    g_mutex_unlock(&t->blob_lock);
+    return b;
+}
+
+void
+mfs_tree_set_blob(MfsTree *t, MfsNode *n, GBytes *blob)
+{
+    GBytes *old;
+
+    g_mutex_lock(&t->blob_lock);
+    old = n->blob;
+    n->blob = g_bytes_ref(blob);
+    g_mutex_unlock(&t->blob_lock);
+    g_bytes_unref(old);
 }
 
 void
@@ -253,6 +372,7 @@ mfs_tree_free(MfsTree *t)
         return;
     if (t->nodes)
         g_ptr_array_unref(t->nodes);
+    g_mutex_clear(&t->blob_lock);
     g_free(t);
 }
 

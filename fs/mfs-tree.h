@@ -15,7 +15,7 @@
 typedef enum {
     MFS_NODE_DIR,
     MFS_NODE_BLOCK, /* a RAM block, read through format/ */
-    MFS_NODE_BLOB,  /* a file whose bytes are built at mount (JSON) */
+    MFS_NODE_BLOB,  /* a JSON file whose bytes are built at mount */
 } MfsNodeKind;
 
 typedef struct MfsNode MfsNode;
@@ -27,14 +27,21 @@ struct MfsNode {
     GPtrArray *children;  /* MfsNode*, sorted by name (dirs only) */
     GHashTable *by_name;  /* name -> MfsNode* (dirs only) */
     MrRamBlock *block;    /* MFS_NODE_BLOCK */
-    GBytes *blob;         /* MFS_NODE_BLOB */
+    GBytes *blob;         /* MFS_NODE_BLOB; read with mfs_tree_blob() */
+    /* A writable JSON file: parses a whole written document and changes
+     * the snapshot, or fails without changing anything. */
+    gboolean (*apply)(void *ctx, struct MfsNode *n, const char *text,
+                      gsize len, GError **err);
 };
 
 typedef struct {
     MrFile *file;         /* borrowed */
     GPtrArray *nodes;     /* index ino - 1 */
     MfsNode *root;
+    GMutex blob_lock;     /* JSON files change when Super I/O is written */
 } MfsTree;
+
+#define MFS_PC87312_NODE "pc87312.json"
 
 #define MFS_ROOT_INO 1
 
@@ -43,6 +50,9 @@ void mfs_tree_free(MfsTree *t);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(MfsTree, mfs_tree_free)
 
 MfsNode *mfs_tree_get(const MfsTree *t, guint64 ino);
+/* A JSON file's current bytes (a reference) and their replacement. */
+GBytes *mfs_tree_blob(MfsTree *t, const MfsNode *n);
+void mfs_tree_set_blob(MfsTree *t, MfsNode *n, GBytes *blob);
 MfsNode *mfs_tree_lookup(const MfsNode *dir, const char *name);
 /* The node at a '/'-separated path below the root ("ram/pc.ram"). */
 MfsNode *mfs_tree_resolve(const MfsTree *t, const char *path);

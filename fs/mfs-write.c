@@ -36,6 +36,14 @@ mfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
     MfsNode *n;
     int e;
 
+    n = mfs_tree_get(fs->tree, ino);
+    if (n && n->kind == MFS_NODE_BLOB && n->apply && fs->updater) {
+        if (mfs_doc_write(fs, fi, buf, size, off, &e))
+            fuse_reply_write(req, size);
+        else
+            fuse_reply_err(req, e);
+        return;
+    }
     n = block_node(req, ino, &e);
     if (n == NULL) {
         fuse_reply_err(req, e);
@@ -69,6 +77,13 @@ mfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
     }
     if (fs->updater == NULL) {
         fuse_reply_err(req, EROFS);
+        return;
+    }
+    /* A document being rewritten (">" or ftruncate on an open file). */
+    if (n->kind == MFS_NODE_BLOB && n->apply && to_set == FUSE_SET_ATTR_SIZE &&
+        fi && mfs_doc_truncate(fi, attr->st_size)) {
+        mfs_fill_stat(fs, n, &st);
+        fuse_reply_attr(req, &st, mfs_attr_timeout(fs, n));
         return;
     }
     mfs_fill_stat(fs, n, &st);

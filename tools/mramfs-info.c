@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli-common.h"
+#include "ds-decode.h"
 #include "mr-error.h"
 #include "mr-file.h"
 #include "mr-summary.h"
@@ -74,11 +75,56 @@ print_table(const MrFile *f)
         printf("warning: %s\n", (char *)g_ptr_array_index(f->warnings, i));
 }
 
+/* NAME is an idstr ("serial", "pci:05.0/via-isa") with an optional
+ * ".INSTANCE", as the mount names device files. */
+static gboolean
+device_matches(const MrSection *s, const char *name)
+{
+    g_autofree char *with_inst = g_strdup_printf("%s.%u", s->idstr, s->instance_id);
+
+    return g_str_equal(name, with_inst) ||
+           (g_str_equal(name, s->idstr) && s->instance_id == 0);
+}
+
+static int
+print_devices(MrFile *f, const char *only)
+{
+    json_object *out = json_object_new_array();
+    g_autoptr(GError) err = NULL;
+    int status = MRAMFS_EXIT_OK;
+
+    for (guint i = 0; i < f->devices->len; i++) {
+        MrSection *s = g_ptr_array_index(f->devices, i);
+        json_object *d;
+
+        if (only && !device_matches(s, only))
+            continue;
+        d = ds_decode_section(f, s, &err);
+        if (d == NULL) {
+            fprintf(stderr, "mramfs-info: %s\n", err->message);
+            json_object_put(out);
+            return MRAMFS_EXIT_INVALID;
+        }
+        json_object_array_add(out, d);
+    }
+    if (only && json_object_array_length(out) == 0) {
+        fprintf(stderr, "mramfs-info: %s: no device section \"%s\"\n",
+                f->path, only);
+        status = MRAMFS_EXIT_INVALID;
+    } else {
+        puts(json_object_to_json_string_ext(
+            only ? json_object_array_get_idx(out, 0) : out,
+            JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
+    }
+    json_object_put(out);
+    return status;
+}
+
 int
 main(int argc, char **argv)
 {
-    gboolean json = FALSE, version = FALSE;
-    g_autofree char *offset = NULL, *order = NULL;
+    gboolean json = FALSE, version = FALSE, devices = FALSE;
+    g_autofree char *offset = NULL, *order = NULL, *device = NULL;
     GOptionEntry entries[] = {
         { "json", 'j', 0, G_OPTION_ARG_NONE, &json,
           "Print one JSON object instead of tables", NULL },
@@ -87,6 +133,10 @@ main(int argc, char **argv)
         { "bitmap-order", 0, 0, G_OPTION_ARG_STRING, &order,
           "Bitmap layout of the saving host: le (default), be64, be32",
           "ORDER" },
+        { "devices", 'D', 0, G_OPTION_ARG_NONE, &devices,
+          "Print every device section decoded, as JSON", NULL },
+        { "device", 'd', 0, G_OPTION_ARG_STRING, &device,
+          "Print one device section decoded (IDSTR or IDSTR.INSTANCE)", "NAME" },
         { "version", 'V', 0, G_OPTION_ARG_NONE, &version,
           "Print the version and exit", NULL },
         { NULL }
@@ -117,6 +167,8 @@ main(int argc, char **argv)
         fprintf(stderr, "mramfs-info: %s\n", err->message);
         return MRAMFS_EXIT_INVALID;
     }
+    if (devices || device)
+        return print_devices(f, device);
     if (json) {
         json_object *o = mr_summary_json(f);
         puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |

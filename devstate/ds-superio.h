@@ -1,0 +1,58 @@
+/* Super I/O function views (FORMAT.md §14): which function is enabled, at
+ * which I/O base, on which IRQ, decoded as the chip does. */
+#ifndef DS_SUPERIO_H
+#define DS_SUPERIO_H
+
+#include <json-c/json.h>
+
+#include "mr-file.h"
+
+typedef struct {
+    gboolean enabled;
+    guint16 iobase;
+    gint irq;  /* -1: the chip defines none */
+    gint dma;  /* -1: none */
+} DsFunction;
+
+/* {"enabled", "iobase": "0x378", "irq"[, "dma"]} */
+json_object *ds_function_json(const DsFunction *fn);
+
+/* ---- PC87312 (FORMAT.md §14.1) ---- */
+
+enum { DS_PC_PARALLEL, DS_PC_UART1, DS_PC_UART2, DS_PC_FDC, DS_PC_IDE, DS_PC_N };
+extern const char *const ds_pc87312_function_names[DS_PC_N];
+
+typedef struct {
+    guint8 fer, far, ptr;
+    guint8 selected_index, read_id_step;
+} DsPc87312Regs;
+
+/* The chip's state in the snapshot and where each byte lives. */
+typedef struct {
+    MrSection *section;
+    DsPc87312Regs regs;
+    guint64 regs_offset;     /* FER; FAR and PTR follow */
+    guint64 selected_offset;
+    guint64 step_offset;
+} DsPc87312;
+
+void ds_pc87312_decode(const DsPc87312Regs *r, DsFunction out[DS_PC_N]);
+/* Finds and reads the pc87312 section; FALSE with err unset if the file
+ * has none. */
+gboolean ds_pc87312_load(MrFile *f, DsPc87312 *out, GError **err);
+json_object *ds_pc87312_json(const DsPc87312 *p);
+/* The registers a written document asks for (FORMAT.md §14.1.3 read
+ * backwards).  Keys may be left out (they keep their value); unknown keys,
+ * values the chip cannot express and malformed JSON are errors
+ * (G_IO_ERROR_INVALID_DATA) that name the key. */
+gboolean ds_pc87312_parse(const DsPc87312 *cur, const char *text, gsize len,
+                          DsPc87312Regs *out, GError **err);
+
+/* ---- VIA VT82C686B / VT8231 (FORMAT.md §14.2) ---- */
+
+/* The JSON node of the via-isa south bridge and its file name
+ * ("vt82c686b.json" or "vt8231.json"); NULL with err unset if the file
+ * has no via-isa section. */
+json_object *ds_via_json(MrFile *f, const char **node_name, GError **err);
+
+#endif
