@@ -49,13 +49,16 @@ mfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
         fuse_reply_err(req, e);
         return;
     }
-    /* A block never grows: a write reaching past its end is refused whole
-     * rather than cut short, so nothing of it lands. */
-    if (off < 0 || (guint64)off > n->block->used_length ||
-        size > n->block->used_length - (guint64)off) {
+    /* A block never grows.  Like a write that reaches a file-size limit,
+     * a write running past the end writes what lies inside the block and
+     * returns that short count; a write at or past the end gets EFBIG.
+     * (The kernel splits writes at uncached partial pages, so the daemon
+     * could not refuse a crossing write whole anyway.) */
+    if (off < 0 || (guint64)off >= n->block->used_length) {
         fuse_reply_err(req, EFBIG);
         return;
     }
+    size = (size_t)MIN((guint64)size, n->block->used_length - (guint64)off);
     if (!mr_block_write(fs->updater, n->block, buf, (guint64)off, size, &err)) {
         fuse_reply_err(req, mfs_errno_from_error(err, "write"));
         return;

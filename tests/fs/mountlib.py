@@ -17,6 +17,7 @@ class Tools:
     mount = None
     info = None
     synth = None
+    read = None  # mr-read-block
 
 
 def is_mounted(path):
@@ -146,6 +147,17 @@ def info_json(snapshot, *extra):
     if r.returncode != 0:
         raise AssertionError("mramfs-info failed: " + r.stderr)
     return json.loads(r.stdout)
+
+
+def read_block(snapshot, name, offset, length):
+    """Bytes of RAM block `name` as format/ reads them from the file itself
+    (mr-read-block): absent pages as zeros."""
+    r = subprocess.run([Tools.read, snapshot, name, str(offset), str(length)],
+                       capture_output=True, timeout=120)
+    if r.returncode != 0:
+        raise AssertionError("mr-read-block %s %s: %s" % (snapshot, name,
+                                                          r.stderr.decode(errors="replace")))
+    return r.stdout
 
 
 def run_tests(cases, argv):
