@@ -287,8 +287,9 @@ def check_tree(checks, m, snap, ref, doc, doc_what):
     """The files and what stat/getxattr say about them; snapshot.json."""
     L = m.label
     want = expected_paths([b.name for b in snap.ramblocks])
-    checks.equal(sorted(os.listdir(m.mnt)), ["ram", "snapshot.json"],
-                 "%s: the root holds ram/ and snapshot.json" % L)
+    checks.equal(sorted(os.listdir(m.mnt)),
+                 ["devices", "ram", "snapshot.json", "superio"],
+                 "%s: the root holds devices/, ram/, snapshot.json and superio/" % L)
     got, errs, dirs = {}, [], []
     for root, ds, fs in os.walk(os.path.join(m.mnt, "ram")):
         dirs += [os.path.relpath(os.path.join(root, d), m.mnt) for d in ds]
