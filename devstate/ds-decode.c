@@ -7,6 +7,7 @@
 #include "mr-cursor.h"
 #include "mr-devwalk.h"
 #include "mr-error.h"
+#include "mr-summary.h"
 
 typedef struct {
     json_object *node;   /* the struct/subsection/device object */
@@ -150,28 +151,12 @@ on_leave(void *ud, guint64 end, guint depth, GError **err)
     return TRUE;
 }
 
-static json_object *
-section_header(const MrSection *s)
-{
-    json_object *o = json_object_new_object();
-
-    json_object_object_add(o, "name", json_object_new_string(s->idstr));
-    json_object_object_add(o, "instance_id", json_object_new_uint64(s->instance_id));
-    json_object_object_add(o, "version_id", json_object_new_uint64(s->version_id));
-    json_object_object_add(o, "section_id", json_object_new_uint64(s->section_id));
-    json_object_object_add(o, "offset", json_object_new_uint64(s->offset));
-    json_object_object_add(o, "size", json_object_new_uint64(s->end_offset - s->offset));
-    json_object_object_add(o, "body_offset", json_object_new_uint64(s->body_offset));
-    json_object_object_add(o, "body_size", json_object_new_uint64(s->body_size));
-    return o;
-}
-
 json_object *
 ds_decode_section(MrFile *f, MrSection *s, GError **err)
 {
     static const MrDevVisitor visitor = { on_leaf, on_enter, on_leave };
     g_autofree guint8 *bytes = NULL;
-    json_object *dev = section_header(s), *fields = json_object_new_object();
+    json_object *dev = mr_section_json(s), *fields = json_object_new_object();
     Decoder d = { .s = s };
     Frame root = { .node = dev, .fields = fields, .offset = s->body_offset };
     MrCursor c;

@@ -12,6 +12,7 @@
 #include "ds-superio.h"
 #include "mr-cursor.h"
 #include "mr-error.h"
+#include "mr-summary.h"
 
 typedef enum { CHIP_686B, CHIP_8231 } Chip;
 
@@ -100,18 +101,6 @@ read_bytes(MrFile *f, json_object *field, guint8 *buf, gsize n, GError **err)
                           "via-isa config space", err);
 }
 
-static json_object *
-section_ref(const MrSection *s)
-{
-    json_object *o = json_object_new_object();
-
-    json_object_object_add(o, "name", json_object_new_string(s->idstr));
-    json_object_object_add(o, "instance_id", json_object_new_uint64(s->instance_id));
-    json_object_object_add(o, "section_id", json_object_new_uint64(s->section_id));
-    json_object_object_add(o, "offset", json_object_new_uint64(s->offset));
-    return o;
-}
-
 /* The integer leaves of a child device's state (its first struct level),
  * as the stream carries them. */
 static void
@@ -142,7 +131,7 @@ child_json(MrFile *f, const char *idstr, guint32 instance, GError **err)
     if (s == NULL)
         return NULL;
     o = json_object_new_object();
-    json_object_object_add(o, "section", section_ref(s));
+    json_object_object_add(o, "section", mr_section_json(s));
     if (s->desc == NULL)
         return o;
     dev = ds_decode_section(f, s, err);
@@ -188,7 +177,7 @@ stored_superio(MrFile *f, Chip chip, GError **err)
             continue;
         }
         o = json_object_new_object();
-        json_object_object_add(o, "section", section_ref(s));
+        json_object_object_add(o, "section", mr_section_json(s));
         json_object_object_add(o, "functions", functions_json(chip, buf));
         json_object_put(dev);
         return o;
@@ -247,7 +236,7 @@ ds_via_json(MrFile *f, const char **node_name, GError **err)
     o = json_object_new_object();
     json_object_object_add(o, "device", json_object_new_string("via-isa"));
     json_object_object_add(o, "chip", json_object_new_string(chips[chip].name));
-    json_object_object_add(o, "section", section_ref(s));
+    json_object_object_add(o, "section", mr_section_json(s));
     pci = json_object_new_object();
     json_object_object_add(pci, "offset", json_object_get(json_object_object_get(
         ds_find_field(dev, "dev/config[0]"), "offset")));

@@ -27,8 +27,8 @@ block_json(const MrFile *f, const MrRamBlock *b)
     return o;
 }
 
-static json_object *
-device_json(const MrSection *s)
+json_object *
+mr_section_json(const MrSection *s)
 {
     json_object *o = json_object_new_object();
 
@@ -86,7 +86,7 @@ mr_summary_json(const MrFile *f)
     json_object_object_add(o, "ram_blocks", arr);
     arr = json_object_new_array();
     for (guint i = 0; i < f->devices->len; i++)
-        json_object_array_add(arr, device_json(g_ptr_array_index(f->devices, i)));
+        json_object_array_add(arr, mr_section_json(g_ptr_array_index(f->devices, i)));
     json_object_object_add(o, "devices", arr);
     json_object_object_add(o, "devices_decodable", json_object_new_boolean(f->has_vmdesc));
     arr = json_object_new_array();

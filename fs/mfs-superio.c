@@ -9,17 +9,6 @@
 #include "mfs-fs.h"
 #include "mr-error.h"
 
-static GBytes *
-json_bytes(json_object *o)
-{
-    char *text = g_strconcat(json_object_to_json_string_ext(
-                                 o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED),
-                             "\n", NULL);
-
-    json_object_put(o);
-    return g_bytes_new_take(text, strlen(text));
-}
-
 static gboolean
 write_byte(MfsFs *fs, const DsPc87312 *p, guint64 off, guint8 old, guint8 val,
            GError **err)
@@ -66,13 +55,13 @@ apply_pc87312(void *ctx, MfsNode *n, const char *text, gsize len, GError **err)
     /* Show what the file now says, read back from it. */
     if (!ds_pc87312_load(f, &now, err))
         return FALSE;
-    mfs_tree_set_blob(fs->tree, n, json_bytes(ds_pc87312_json(&now)));
+    mfs_tree_set_blob(fs->tree, n, mfs_json_bytes(ds_pc87312_json(&now)));
     dev = mfs_tree_resolve(fs->tree, "devices/pc87312.0.json");
     if (dev) {
         json_object *o = ds_decode_section(f, now.section, err);
         if (o == NULL)
             return FALSE;
-        mfs_tree_set_blob(fs->tree, dev, json_bytes(o));
+        mfs_tree_set_blob(fs->tree, dev, mfs_json_bytes(o));
     }
     return TRUE;
 }

@@ -211,14 +211,15 @@ proto_build(MfsTree *t, Proto *p, MfsNode *dir)
     }
 }
 
-static GBytes *
-json_bytes(json_object *o)
+GBytes *
+mfs_json_bytes(json_object *o)
 {
     /* Text files end with a newline. */
     char *text = g_strconcat(json_object_to_json_string_ext(
                                  o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED),
                              "\n", NULL);
 
+    json_object_put(o);
     return g_bytes_new_take(text, strlen(text));
 }
 
@@ -262,8 +263,7 @@ add_devices(Proto *devices, MrFile *file, GError **err)
         parts[n - 1] = last;
         leaf = g_new0(Leaf, 1);
         leaf->kind = MFS_NODE_BLOB;
-        leaf->blob = json_bytes(o);
-        json_object_put(o);
+        leaf->blob = mfs_json_bytes(o);
         if (!proto_add(devices, parts, leaf)) {
             g_bytes_unref(leaf->blob);
             g_free(leaf);
@@ -283,8 +283,7 @@ add_blob(Proto *dir, const char *name, json_object *o)
     Leaf *leaf = g_new0(Leaf, 1);
 
     leaf->kind = MFS_NODE_BLOB;
-    leaf->blob = json_bytes(o);
-    json_object_put(o);
+    leaf->blob = mfs_json_bytes(o);
     proto_add(dir, parts, leaf);
 }
 
@@ -360,7 +359,7 @@ mfs_tree_set_blob(MfsTree *t, MfsNode *n, GBytes *blob)
 
     g_mutex_lock(&t->blob_lock);
     old = n->blob;
-    n->blob = g_bytes_ref(blob);
+    n->blob = blob;
     g_mutex_unlock(&t->blob_lock);
     g_bytes_unref(old);
 }

@@ -50,9 +50,12 @@ void mfs_tree_free(MfsTree *t);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(MfsTree, mfs_tree_free)
 
 MfsNode *mfs_tree_get(const MfsTree *t, guint64 ino);
+/* A JSON document as the bytes of a file (pretty, newline-terminated);
+ * takes the reference to o. */
+GBytes *mfs_json_bytes(json_object *o);
 /* A JSON file's current bytes (a reference) and their replacement. */
 GBytes *mfs_tree_blob(MfsTree *t, const MfsNode *n);
-void mfs_tree_set_blob(MfsTree *t, MfsNode *n, GBytes *blob);
+void mfs_tree_set_blob(MfsTree *t, MfsNode *n, GBytes *blob); /* takes blob */
 MfsNode *mfs_tree_lookup(const MfsNode *dir, const char *name);
 /* The node at a '/'-separated path below the root ("ram/pc.ram"). */
 MfsNode *mfs_tree_resolve(const MfsTree *t, const char *path);
