@@ -406,3 +406,45 @@ mr_block_write(MrUpdater *u, MrRamBlock *b, const void *buf, guint64 offset,
         return !u->sync || commit(u, NULL, 0, TRUE, err);
     return commit(u, words, (guint)nwords, FALSE, err);
 }
+
+gboolean
+mr_block_clear_stray_bits(MrFile *f, MrRamBlock *b, MrStrayBits *done,
+                          GError **err)
+{
+    MrStrayBits s;
+
+    memset(done, 0, sizeof(*done));
+    if (!f->writable) {
+        mr_set_error(err, MR_ERROR_READONLY, f->path, MR_NO_OFFSET,
+                     "opened read-only: cannot clear stray bitmap bits");
+        return FALSE;
+    }
+    /* Read again rather than trust an earlier look: the bytes written back
+     * must carry the page bits the file has now. */
+    if (!mr_block_stray_bits(f, b, &s, err))
+        return FALSE;
+    if (s.len == 0)
+        return TRUE;
+    for (guint k = 0; k < s.len;) {
+        ssize_t r = pwrite(f->fd, s.new_bytes + k, s.len - k,
+                           (off_t)(s.offset + k));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            mr_set_error(err, MR_ERROR_IO, f->path, s.offset + k,
+                         "ram block \"%s\": writing its bitmap: %s", b->idstr,
+                         g_strerror(errno));
+            return FALSE;
+        }
+        k += (guint)r;
+    }
+    if (fdatasync(f->fd) != 0) {
+        mr_set_error(err, MR_ERROR_IO, f->path, MR_NO_OFFSET, "fdatasync: %s",
+                     g_strerror(errno));
+        return FALSE;
+    }
+    /* The model dropped these bits when it loaded the bitmap: nothing to
+     * change in memory. */
+    *done = s;
+    return TRUE;
+}

@@ -19,6 +19,7 @@
 #ifndef MR_UPDATE_H
 #define MR_UPDATE_H
 
+#include "mr-check.h"
 #include "mr-file.h"
 
 typedef struct MrUpdater MrUpdater;
@@ -48,5 +49,17 @@ gboolean mr_updater_sync(MrUpdater *u, GError **err);
 
 /* Pages that became present through this updater (for statistics). */
 guint64 mr_updater_pages_added(const MrUpdater *u);
+
+/* The one repair mramfs-check(8) makes: clears the bits of b's bitmap past
+ * its last page (FORMAT.md §11 R12, found with mr_block_stray_bits()).
+ * §12 keeps page writes away from those bits; clearing them is still safe
+ * because QEMU writes them as zero and ignores them on load (§9.4), so the
+ * file only becomes what QEMU would have written.  Writes only the bitmap
+ * bytes that hold such bits, each with its page bits as read, then
+ * fdatasync: no page changes presence, nothing else of the file changes.  f must be opened writable (MR_ERROR_READONLY) and held
+ * exclusively by the caller (no mount, no QEMU, no MrUpdater).  *done tells
+ * what was written (done->len == 0: there was nothing to clear). */
+gboolean mr_block_clear_stray_bits(MrFile *f, MrRamBlock *b, MrStrayBits *done,
+                                   GError **err);
 
 #endif

@@ -5,6 +5,7 @@
  *   {"machine": "pc-i440fx-10.0", "page_size": 4096,
  *    "capabilities": ["mapped-ram"], "stream_offset": 0,
  *    "bitmap_order": "le", "long_bits": 64, "vmdesc": true, "footers": true,
+ *    "parts": 0, "multifd_flushes": 0,
  *    "blocks": [{"name": "pc.ram", "size": 1048576,
  *                "present": [[first, count], ...],
  *                "stale":   [[first, count], ...]}]}
@@ -101,6 +102,10 @@ build(json_object *spec, const char *out, GError **err)
         mr_writer_set_vmdesc(w, json_object_get_boolean(v));
     if (json_object_object_get_ex(spec, "footers", &v))
         mr_writer_set_footers(w, json_object_get_boolean(v));
+    if (json_object_object_get_ex(spec, "multifd_flushes", &v))
+        mr_writer_set_multifd_flushes(w, (guint)json_object_get_int(v));
+    if (json_object_object_get_ex(spec, "parts", &v))
+        mr_writer_set_parts(w, (guint)json_object_get_int(v));
     if (!json_object_object_get_ex(spec, "blocks", &blocks)) {
         g_set_error(err, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                     "spec has no \"blocks\"");
