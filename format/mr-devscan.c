@@ -39,7 +39,9 @@ read_header(MrFile *f, guint64 pos, Header *h)
     if (len == 0 || (gsize)6 + len + 8 > n ||
         !mr_is_printable((const char *)buf + 6, len))
         return FALSE;
-    h->id = GUINT32_FROM_BE(*(guint32 *)(buf + 1));
+    /* Byte by byte: buf + 1 is not aligned for a guint32 load. */
+    h->id = (guint32)buf[1] << 24 | (guint32)buf[2] << 16 |
+            (guint32)buf[3] << 8 | buf[4];
     h->idstr = g_strndup((const char *)buf + 6, len);
     h->instance_id = (guint32)buf[6 + len] << 24 | (guint32)buf[7 + len] << 16 |
                      (guint32)buf[8 + len] << 8 | buf[9 + len];
