@@ -18,7 +18,8 @@
 json_object *ds_decode_section(MrFile *f, MrSection *s, GError **err);
 
 /* A leaf's value from its bytes: numbers for integer types, booleans,
- * null for nullptr, lists for pci irq state, hex strings otherwise. */
+ * null for nullptr, lists for pci irq state, hex strings otherwise (also
+ * for a float64 NaN or infinity, which JSON cannot hold). */
 json_object *ds_leaf_value(const char *type, const guint8 *p, gsize size);
 
 /* Finds a leaf by its path of field names below "fields" ("regs",

@@ -87,12 +87,24 @@ leaf_offset(json_object *dev, const char *name, guint64 *off)
     return TRUE;
 }
 
+/* The node of a 1-byte leaf that has a value, or NULL. */
+static json_object *
+byte_field(json_object *dev, const char *name)
+{
+    json_object *fld = ds_find_field(dev, name), *v;
+
+    if (fld == NULL || !json_object_is_type(fld, json_type_object) ||
+        json_object_get_int(json_object_object_get(fld, "size")) != 1 ||
+        !json_object_object_get_ex(fld, "value", &v))
+        return NULL;
+    return fld;
+}
+
 gboolean
 ds_pc87312_load(MrFile *f, DsPc87312 *out, GError **err)
 {
     MrSection *s = ds_find_section(f, "pc87312", 0);
-    g_autoptr(GError) local = NULL;
-    json_object *dev, *regs;
+    json_object *dev, *regs, *sel, *step, *v = NULL;
     gboolean ok;
 
     memset(out, 0, sizeof(*out));
@@ -101,12 +113,22 @@ ds_pc87312_load(MrFile *f, DsPc87312 *out, GError **err)
     dev = ds_decode_section(f, s, err);
     if (dev == NULL)
         return FALSE;
-    regs = ds_find_field(dev, "regs");
-    ok = regs && leaf_offset(dev, "regs", &out->regs_offset) &&
+    /* The description is untrusted: check every shape before reading a
+     * value (json-c asserts on an array call on a non-array). */
+    regs = byte_field(dev, "regs");
+    sel = byte_field(dev, "selected_index");
+    step = byte_field(dev, "read_id_step");
+    ok = regs && sel && step &&
+         json_object_object_get_ex(regs, "value", &v) &&
+         json_object_is_type(v, json_type_array) &&
+         json_object_array_length(v) == 3 &&
+         json_object_is_type(json_object_object_get(sel, "value"), json_type_int) &&
+         json_object_is_type(json_object_object_get(step, "value"), json_type_int) &&
+         leaf_offset(dev, "regs", &out->regs_offset) &&
          leaf_offset(dev, "selected_index", &out->selected_offset) &&
-         leaf_offset(dev, "read_id_step", &out->step_offset) &&
-         json_object_get_int(json_object_object_get(regs, "size")) == 1 &&
-         json_object_array_length(json_object_object_get(regs, "value")) == 3;
+         leaf_offset(dev, "read_id_step", &out->step_offset);
+    for (guint i = 0; ok && i < 3; i++)
+        ok = json_object_is_type(json_object_array_get_idx(v, i), json_type_int);
     if (!ok) {
         g_set_error(err, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
                     "%s: section \"pc87312\" at 0x%" G_GINT64_MODIFIER "x has "
@@ -115,16 +137,13 @@ ds_pc87312_load(MrFile *f, DsPc87312 *out, GError **err)
         json_object_put(dev);
         return FALSE;
     }
-    {
-        json_object *v = json_object_object_get(regs, "value");
-        out->regs.fer = (guint8)json_object_get_int(json_object_array_get_idx(v, 0));
-        out->regs.far = (guint8)json_object_get_int(json_object_array_get_idx(v, 1));
-        out->regs.ptr = (guint8)json_object_get_int(json_object_array_get_idx(v, 2));
-        out->regs.selected_index = (guint8)json_object_get_int(json_object_object_get(
-            ds_find_field(dev, "selected_index"), "value"));
-        out->regs.read_id_step = (guint8)json_object_get_int(json_object_object_get(
-            ds_find_field(dev, "read_id_step"), "value"));
-    }
+    out->regs.fer = (guint8)json_object_get_int(json_object_array_get_idx(v, 0));
+    out->regs.far = (guint8)json_object_get_int(json_object_array_get_idx(v, 1));
+    out->regs.ptr = (guint8)json_object_get_int(json_object_array_get_idx(v, 2));
+    out->regs.selected_index =
+        (guint8)json_object_get_int(json_object_object_get(sel, "value"));
+    out->regs.read_id_step =
+        (guint8)json_object_get_int(json_object_object_get(step, "value"));
     out->section = s;
     json_object_put(dev);
     return TRUE;
@@ -256,8 +275,11 @@ parse_functions(json_object *fns, const DsFunction cur[DS_PC_N],
                 DsFunction want[DS_PC_N], GError **err)
 {
     static const char *const fn_keys[] = { "enabled", "iobase", "irq", "dma", NULL };
+    /* check_keys() stops at NULL; ds_pc87312_function_names has none. */
+    static const char *const names[DS_PC_N + 1] = { "parallel", "uart1", "uart2",
+                                                    "fdc", "ide", NULL };
 
-    if (!check_keys(fns, "functions", (const char *const *)ds_pc87312_function_names, err))
+    if (!check_keys(fns, "functions", names, err))
         return FALSE;
     memcpy(want, cur, sizeof(DsFunction) * DS_PC_N);
     for (guint i = 0; i < DS_PC_N; i++) {
@@ -323,7 +345,11 @@ encode(const DsFunction want[DS_PC_N], const DsPc87312Regs *base,
                       (want[DS_PC_UART2].enabled ? 0x04 : 0) |
                       (want[DS_PC_FDC].enabled ? 0x08 : 0) |
                       (want[DS_PC_IDE].enabled ? 0x40 : 0));
-    if (par->iobase == 0x378 && (par->irq == 5 || par->irq == 7)) {
+    if ((base->far & 3) == 3 && par->iobase == 0 && par->irq == 0) {
+        /* FAR[1:0] = 3 is reserved (§14.1.3) but a guest can write it: keep
+         * it while the document leaves the parallel port as it is. */
+        p = 3;
+    } else if (par->iobase == 0x378 && (par->irq == 5 || par->irq == 7)) {
         p = 0;
         r->ptr = (guint8)((base->ptr & ~0x08) | (par->irq == 7 ? 0x08 : 0));
     } else if (par->iobase == 0x3bc && par->irq == 7) {
@@ -383,12 +409,19 @@ ds_pc87312_parse(const DsPc87312 *cur, const char *text, gsize len,
 {
     static const char *const top_keys[] = { "device", "section", "registers",
                                             "functions", "note", NULL };
+    static const char *const section_keys[] = { "name", "instance_id", "version_id",
+                                                "section_id", "offset",
+                                                "registers_offset", NULL };
     json_tokener *tok = json_tokener_new_ex(16);
     json_object *doc, *v;
+    gboolean regs_changed;
     DsPc87312Regs given = cur->regs;
     DsFunction now[DS_PC_N], from_given[DS_PC_N], want[DS_PC_N];
     gboolean ok = FALSE;
 
+    /* Strict: no comments, trailing commas, "tRue" or 015 (json-c's
+     * defaults accept them). */
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
     doc = json_tokener_parse_ex(tok, text, (int)MIN(len, (gsize)G_MAXINT));
     if (doc == NULL || json_tokener_get_error(tok) != json_tokener_success ||
         (gsize)json_tokener_get_parse_end(tok) < len) {
@@ -412,6 +445,10 @@ ds_pc87312_parse(const DsPc87312 *cur, const char *text, gsize len,
         bad(err, "device: this file describes the \"pc87312\"");
         goto out;
     }
+    /* Informational, but an unknown key is a mistake all the same. */
+    if (json_object_object_get_ex(doc, "section", &v) &&
+        !check_keys(v, "section", section_keys, err))
+        goto out;
     if (json_object_object_get_ex(doc, "registers", &v) &&
         !parse_registers(v, &given, err))
         goto out;
@@ -430,7 +467,11 @@ ds_pc87312_parse(const DsPc87312 *cur, const char *text, gsize len,
         goto out;
     }
     ds_pc87312_decode(&given, from_given);
-    if (memcmp(&given, &cur->regs, sizeof(given)) != 0) {
+    /* Only FER, FAR and PTR say where the functions are; the index latch
+     * (selected_index, read_id_step) may change along with them. */
+    regs_changed = given.fer != cur->regs.fer || given.far != cur->regs.far ||
+                   given.ptr != cur->regs.ptr;
+    if (regs_changed) {
         /* Both edited: fine only if they say the same. */
         if (!same_functions(want, from_given)) {
             bad(err, "registers and functions were both changed and disagree; "
@@ -444,9 +485,17 @@ ds_pc87312_parse(const DsPc87312 *cur, const char *text, gsize len,
     if (!encode(want, &given, out, err))
         goto out;
     ds_pc87312_decode(out, from_given);
-    if (!same_functions(want, from_given)) {
-        bad(err, "functions: not expressible in the PC87312's registers");
-        goto out;
+    for (guint i = 0; i < DS_PC_N; i++) {
+        const DsFunction *a = &want[i], *b = &from_given[i];
+        const char *key = a->enabled != b->enabled ? "enabled"
+                          : a->iobase != b->iobase ? "iobase"
+                          : a->irq != b->irq       ? "irq"
+                          : a->dma != b->dma       ? "dma" : NULL;
+        if (key) {
+            bad(err, "functions.%s.%s: not expressible in the PC87312's "
+                "registers", ds_pc87312_function_names[i], key);
+            goto out;
+        }
     }
     ok = TRUE;
 out:

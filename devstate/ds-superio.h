@@ -42,9 +42,12 @@ void ds_pc87312_decode(const DsPc87312Regs *r, DsFunction out[DS_PC_N]);
 gboolean ds_pc87312_load(MrFile *f, DsPc87312 *out, GError **err);
 json_object *ds_pc87312_json(const DsPc87312 *p);
 /* The registers a written document asks for (FORMAT.md §14.1.3 read
- * backwards).  Keys may be left out (they keep their value); unknown keys,
- * values the chip cannot express and malformed JSON are errors
- * (G_IO_ERROR_INVALID_DATA) that name the key. */
+ * backwards).  Keys may be left out (they keep their value); unknown keys
+ * (at any level, "section" included), values the chip cannot express,
+ * FER/FAR/PTR and functions both changed but disagreeing, and anything but
+ * one strict JSON object (white space may follow) are errors
+ * (G_IO_ERROR_INVALID_DATA) that name the key.  selected_index and
+ * read_id_step say nothing about the functions and may change with them. */
 gboolean ds_pc87312_parse(const DsPc87312 *cur, const char *text, gsize len,
                           DsPc87312Regs *out, GError **err);
 

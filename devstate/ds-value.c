@@ -1,4 +1,5 @@
 /* Leaf encodings of FORMAT.md §13.5, bytes to JSON. */
+#include <math.h>
 #include <string.h>
 
 #include "ds-decode.h"
@@ -70,6 +71,10 @@ ds_leaf_value(const char *type, const guint8 *p, gsize size)
         guint64 bits = be(p, 8);
         double d;
         memcpy(&d, &bits, sizeof(d));
+        /* JSON has no NaN or infinities (RFC 8259 §6; json-c would print
+         * a bare NaN that most parsers refuse): keep the bits as hex. */
+        if (!isfinite(d))
+            return hex_string(p, size);
         return json_object_new_double(d);
     }
     if (g_str_equal(type, "pci irq state") && size == 16) {
