@@ -82,6 +82,17 @@ on_leaf(void *ud, json_object *field, gint64 element, guint64 offset,
         name = "data";
         type = "buffer";
     }
+    if (element < 0 && json_object_object_get_ex(field, "array_len", NULL)) {
+        /* An array the walk hands over whole (empty, zero-sized or long):
+         * its bytes as one hex string. */
+        json_object_put(value);
+        entry = new_field(type, offset, size);
+        json_object_object_add(entry, "array_len",
+                               json_object_get(json_object_object_get(field, "array_len")));
+        json_object_object_add(entry, "value", ds_leaf_value("buffer", p, (gsize)size));
+        add_named(f->fields, name, entry);
+        return TRUE;
+    }
     if (element <= 0) {
         entry = new_field(type, offset, size);
         if (element == 0) {
@@ -133,7 +144,20 @@ on_enter(void *ud, json_object *field, gint64 element, gboolean subsection,
         json_object_object_add(f.node, "offset", json_object_new_uint64(offset));
         if (element >= 0)
             json_object_object_add(f.node, "element", json_object_new_int64(element));
-        add_named(parent->fields, str_of(field, "name"), f.node);
+        if (element == 0) {
+            /* A compressed array of structs is a list, even of one. */
+            json_object *list = json_object_new_array();
+            json_object_array_add(list, f.node);
+            add_named(parent->fields, str_of(field, "name"), list);
+        } else if (element > 0) {
+            json_object *list = json_object_object_get(parent->fields, str_of(field, "name"));
+            if (json_object_is_type(list, json_type_array))
+                json_object_array_add(list, f.node);
+            else
+                add_named(parent->fields, str_of(field, "name"), f.node);
+        } else {
+            add_named(parent->fields, str_of(field, "name"), f.node);
+        }
     }
     json_object_object_add(f.node, "fields", f.fields);
     g_array_append_val(d->stack, f);

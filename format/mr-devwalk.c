@@ -64,6 +64,15 @@ step(Walk *w, GError **err)
     if (++w->steps > MR_DEVWALK_MAX_STEPS)
         return fail(w, err, w->c->pos, "vmdesc description needs more than "
                     "%u steps to walk; refusing it", MR_DEVWALK_MAX_STEPS);
+    /* While the file is opened, all sections share one budget: many
+     * sections each just under the limit must not add up to minutes. */
+    if (w->f->walk_budget != 0) {
+        if (w->f->walk_budget == 1)
+            return fail(w, err, w->c->pos, "the vmdesc descriptions of all "
+                        "sections need more than %u steps to walk; refusing "
+                        "them", MR_DEVWALK_FILE_STEPS);
+        w->f->walk_budget--;
+    }
     return TRUE;
 }
 
@@ -130,7 +139,11 @@ walk_field(Walk *w, json_object *field, guint depth, GError **err)
             return fail(w, err, w->c->pos, "field \"%s\": array_len %"
                         G_GINT64_MODIFIER "d x size %" G_GINT64_MODIFIER "d "
                         "overflows", name, n, size);
-        if (w->v == NULL || w->v->leaf == NULL)
+        /* Empty, zero-sized or very long arrays go to the visitor as one
+         * leaf: element by element a hostile array_len would make it build
+         * millions of values. */
+        if (w->v == NULL || w->v->leaf == NULL || n == 0 || size == 0 ||
+            n > MR_DEVWALK_MAX_ELEMENTS)
             return skip_leaf(w, field, -1, (guint64)n * (guint64)size, depth,
                              err);
         for (gint64 i = 0; i < n; i++)
@@ -139,6 +152,11 @@ walk_field(Walk *w, json_object *field, guint depth, GError **err)
                 return FALSE;
         return TRUE;
     }
+    /* Elements that take no bytes cost steps and memory, not stream: a
+     * long array of them is a description no QEMU writes. */
+    if (size == 0 && n > MR_DEVWALK_MAX_ELEMENTS)
+        return fail(w, err, w->c->pos, "vmdesc: struct array \"%s\" of %"
+                    G_GINT64_MODIFIER "d elements of 0 bytes", name, n);
     for (gint64 i = 0; i < n; i++) {
         /* Only the first element's size is recorded (§13.2). */
         if (!step(w, err) ||

@@ -26,7 +26,11 @@ typedef struct {
 } MrDevVisitor;
 
 #define MR_DEVWALK_MAX_DEPTH 32
-#define MR_DEVWALK_MAX_STEPS (1u << 22)
+#define MR_DEVWALK_MAX_STEPS (1u << 20)  /* per section */
+#define MR_DEVWALK_FILE_STEPS (1u << 22) /* all sections, at open */
+/* Longer compressed arrays of leaves reach a visitor as a single leaf
+ * (element -1, the whole array's bytes). */
+#define MR_DEVWALK_MAX_ELEMENTS 4096
 
 /* Walks s->desc from the cursor (at s->body_offset); on success the cursor
  * is at the end of the body (before the footer). */

@@ -411,6 +411,7 @@ parse_records(MrFile *f, GError **err)
     gboolean ok = FALSE, stop = FALSE;
 
     mr_cursor_init(&c, f->fd, f->path, f->stream_offset + 8, limit);
+    f->walk_budget = (guint64)MR_DEVWALK_FILE_STEPS + 1;
     for (gboolean first = TRUE; !stop; first = FALSE) {
         guint64 rec_off = c.pos;
         guint8 type;
@@ -472,6 +473,7 @@ parse_records(MrFile *f, GError **err)
     }
     ok = TRUE;
 out:
+    f->walk_budget = 0;
     mr_cursor_clear(&c);
     return ok;
 }

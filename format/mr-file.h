@@ -123,6 +123,9 @@ typedef struct {
     json_object *vmdesc;     /* parsed, NULL without one */
 
     GPtrArray *warnings; /* char*, each "PATH: offset 0x..: text" */
+    /* Steps left for the device walks of mr_file_open() plus one; 0 once
+     * the file is open (later walks are bounded per section only). */
+    guint64 walk_budget;
 } MrFile;
 
 MrFile *mr_file_open(const char *path, const MrOpenOptions *opts, GError **err);

@@ -71,6 +71,7 @@ static const char ide_log[] =
     "X @46 d0\n"
     "L tmp e-1 @46+6 d0\n"
     "L unused e-1 @52+0 d0\n"
+    "L empty e-1 @52+0 d0\n"
     "E ide/bmdma e-1 s1 @52 d0\n"
     "L status e-1 @67+1 d1\n"
     "E ide/bmdma/nested e-1 s1 @68 d1\n"
@@ -496,14 +497,28 @@ nest_too_deep(json_object *ide)
     json_object_array_put_idx(json_object_object_get(ide, "fields"), 0, field);
 }
 
-/* 5 million empty structs: cheap bytes, too many steps. */
+/* 5 million empty structs: cheap bytes, no QEMU description. */
 static void
-too_many_steps(json_object *ide)
+many_empty_structs(json_object *ide)
 {
     json_object_array_put_idx(json_object_object_get(ide, "fields"), 0,
         json_tokener_parse("{\"name\":\"many\",\"type\":\"struct\",\"size\":0,"
                            "\"array_len\":5000000,\"struct\":{\"vmsd_name\":"
                            "\"e\",\"version\":1,\"fields\":[]}}"));
+}
+
+/* 1000 empty structs of 4096 empty structs each: every array is short,
+ * the walk is 4 million steps. */
+static void
+too_many_steps(json_object *ide)
+{
+    json_object_array_put_idx(json_object_object_get(ide, "fields"), 0,
+        json_tokener_parse("{\"name\":\"outer\",\"type\":\"struct\",\"size\":0,"
+                           "\"array_len\":1000,\"struct\":{\"vmsd_name\":\"o\","
+                           "\"version\":1,\"fields\":[{\"name\":\"inner\","
+                           "\"type\":\"struct\",\"size\":0,\"array_len\":4096,"
+                           "\"struct\":{\"vmsd_name\":\"e\",\"version\":1,"
+                           "\"fields\":[]}}]}}"));
 }
 
 static void
@@ -565,6 +580,7 @@ static void
 test_step_cap_refuses_millions_of_empty_structs(void)
 {
     check_broken_ide("steps", too_many_steps, 0, "steps to walk");
+    check_broken_ide("empties", many_empty_structs, 0, "elements of 0 bytes");
 }
 
 /* The JSON parser's own depth cap (64) stops deep descriptions before the
