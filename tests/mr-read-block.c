@@ -13,7 +13,7 @@ main(int argc, char **argv)
     g_autofree char *offset = NULL;
     GOptionEntry entries[] = {
         { "offset", 'o', 0, G_OPTION_ARG_STRING, &offset, "stream start", "N" },
-        { NULL }
+        G_OPTION_ENTRY_NULL
     };
     g_autoptr(GOptionContext) ctx =
         g_option_context_new("FILE BLOCK OFFSET LENGTH");

@@ -572,7 +572,7 @@ main(int argc, char **argv)
           "Show progress on stderr even if it is not a terminal", NULL },
         { "version", 'V', 0, G_OPTION_ARG_NONE, &version,
           "Print the version and exit", NULL },
-        { NULL }
+        G_OPTION_ENTRY_NULL
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new("FILE");
     g_autoptr(GError) err = NULL;

@@ -139,7 +139,7 @@ main(int argc, char **argv)
           "Print one device section decoded (IDSTR or IDSTR.INSTANCE)", "NAME" },
         { "version", 'V', 0, G_OPTION_ARG_NONE, &version,
           "Print the version and exit", NULL },
-        { NULL }
+        G_OPTION_ENTRY_NULL
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new("FILE");
     g_autoptr(GError) err = NULL;
