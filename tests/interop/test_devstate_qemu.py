@@ -48,7 +48,6 @@ used. Needs root and /dev/fuse. Prints one line per check and ends with
 "N passed, N failed"; exits 1 if anything failed.
 """
 
-import argparse
 import contextlib
 import dataclasses
 import errno
@@ -56,13 +55,10 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import struct
 import subprocess
 import sys
-import tempfile
 import time
-import traceback
 
 sys.dont_write_bytecode = True
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -861,29 +857,11 @@ def run_case(case, env, workdir):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--info", help="path to mramfs-info")
-    ap.add_argument("--read", help="path to mr-read-block (not used)")
-    ap.add_argument("--mount", help="path to mount.mramfs")
-    ap.add_argument("--case", action="append",
-                    help="case to run (repeatable; 'all' for every case)")
-    ap.add_argument("--list", action="store_true", help="print case names")
-    ap.add_argument("--keep", metavar="DIR",
-                    help="keep snapshots and QEMU logs in DIR")
-    args = ap.parse_args(argv)
-
-    if args.list:
-        for c in CASES:
-            print(c.name)
+    ap, args, cases = ti.case_arguments(__doc__, CASES, argv)
+    if cases is None:
         return 0
-    if not args.case:
-        ap.error("--case is required (see --list)")
     if not args.info or not args.mount:
         ap.error("--info and --mount are required")
-    names = [c.name for c in CASES] if "all" in args.case else args.case
-    unknown = [n for n in names if n not in CASES_BY_NAME]
-    if unknown:
-        ap.error("unknown case(s): %s (see --list)" % ", ".join(unknown))
 
     qh.install_signal_cleanup()
     checks = ti.Checks()
@@ -891,33 +869,13 @@ def main(argv=None):
     mountlib.Tools.info = os.path.abspath(args.info)
     for tool in (args.info, args.mount):
         checks.ok(os.access(tool, os.X_OK), "tool %s is executable" % tool)
-    if args.keep:
-        os.makedirs(args.keep, exist_ok=True)
-    for name in names:
-        case = CASES_BY_NAME[name]
-        if args.keep:
-            workdir = os.path.join(os.path.abspath(args.keep), name)
-            os.makedirs(workdir, exist_ok=True)
-        else:
-            workdir = tempfile.mkdtemp(prefix="mramfs-devstate-%s-" % name)
+
+    def run(case, workdir):
         env = Env(checks, os.path.abspath(args.info),
                   os.path.abspath(args.mount), workdir)
-        try:
-            run_case(case, env, workdir)
-        except Exception as e:
-            traceback.print_exc(file=sys.stdout)
-            checks.fail("case %s ran to the end" % name,
-                        "%s: %s" % (type(e).__name__, e))
-        finally:
-            qh.kill_all()
-            for d in os.listdir(workdir):
-                p = os.path.join(workdir, d)
-                if d.startswith("mnt") and mountlib.is_mounted(p):
-                    mountlib.unmount(p)
-            if not args.keep:
-                shutil.rmtree(workdir, ignore_errors=True)
-    print("%d passed, %d failed" % (checks.passed, checks.failed))
-    return 0 if checks.failed == 0 else 1
+        run_case(case, env, workdir)
+
+    return ti.run_cases(cases, checks, args.keep, "mramfs-devstate-", run)
 
 
 if __name__ == "__main__":

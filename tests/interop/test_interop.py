@@ -23,6 +23,7 @@ anything failed.
 """
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -704,29 +705,77 @@ def run_case(case, tools, checks, workdir):
     checks.note("case %s took %.1f s" % (case.name, time.monotonic() - t0))
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def case_arguments(doc, cases, argv):
+    """The command line of every interop script: --info, --read, --mount,
+    --case (repeatable, 'all'), --list, --keep.  Returns (parser, args,
+    cases to run); cases is None after --list."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--info", help="path to mramfs-info")
     ap.add_argument("--read", help="path to mr-read-block")
-    ap.add_argument("--mount", help="path to mount.mramfs: also check each "
-                    "file through a FUSE mount")
+    ap.add_argument("--mount", help="path to mount.mramfs")
     ap.add_argument("--case", action="append",
                     help="case to run (repeatable; 'all' for every case)")
     ap.add_argument("--list", action="store_true", help="print case names")
     ap.add_argument("--keep", metavar="DIR",
                     help="keep snapshots and QEMU logs in DIR")
     args = ap.parse_args(argv)
-
     if args.list:
-        for c in CASES:
+        for c in cases:
             print(c.name)
-        return 0
+        return ap, args, None
     if not args.case:
         ap.error("--case is required (see --list)")
-    names = [c.name for c in CASES] if "all" in args.case else args.case
-    unknown = [n for n in names if n not in CASES_BY_NAME]
+    by_name = {c.name: c for c in cases}
+    names = [c.name for c in cases] if "all" in args.case else args.case
+    unknown = [n for n in names if n not in by_name]
     if unknown:
         ap.error("unknown case(s): %s (see --list)" % ", ".join(unknown))
+    return ap, args, [by_name[n] for n in names]
+
+
+def _mounts_below(path):
+    prefix = os.path.realpath(path) + "/"
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f
+                if line.split()[4].startswith(prefix)]
+
+
+def run_cases(cases, checks, keep, prefix, run):
+    """Runs run(case, workdir) for each case in a workdir of its own, counts
+    an exception as a failed check, kills every QEMU and unmounts whatever
+    the case left mounted below its workdir, removes the workdir unless
+    kept, and prints the closing 'N passed, N failed' line.  Returns the
+    exit status."""
+    if keep:
+        os.makedirs(keep, exist_ok=True)
+    for case in cases:
+        if keep:
+            workdir = os.path.join(os.path.abspath(keep), case.name)
+            os.makedirs(workdir, exist_ok=True)
+        else:
+            workdir = tempfile.mkdtemp(prefix="%s%s-" % (prefix, case.name))
+        try:
+            run(case, workdir)
+        except Exception as e:
+            traceback.print_exc(file=sys.stdout)
+            checks.fail("case %s ran to the end" % case.name,
+                        "%s: %s" % (type(e).__name__, e))
+        finally:
+            qh.kill_all()
+            # Never let rmtree walk into a mount.
+            for mnt in _mounts_below(workdir):
+                with contextlib.suppress(Exception):
+                    mount_checks.mountlib.unmount(mnt)
+            if not keep and not _mounts_below(workdir):
+                shutil.rmtree(workdir, ignore_errors=True)
+    print("%d passed, %d failed" % (checks.passed, checks.failed))
+    return 0 if checks.failed == 0 else 1
+
+
+def main(argv=None):
+    ap, args, cases = case_arguments(__doc__, CASES, argv)
+    if cases is None:
+        return 0
     if bool(args.info) != bool(args.read):
         ap.error("give both --info and --read, or neither (QEMU side only)")
     if args.mount and not args.info:
@@ -741,28 +790,8 @@ def main(argv=None):
         mount_checks.mountlib.Tools.mount = args.mount
     for tool in filter(None, (args.info, args.read, args.mount)):
         checks.ok(os.access(tool, os.X_OK), "tool %s is executable" % tool)
-
-    if args.keep:
-        os.makedirs(args.keep, exist_ok=True)
-    for name in names:
-        case = CASES_BY_NAME[name]
-        if args.keep:
-            workdir = os.path.join(os.path.abspath(args.keep), name)
-            os.makedirs(workdir, exist_ok=True)
-        else:
-            workdir = tempfile.mkdtemp(prefix="mramfs-interop-%s-" % name)
-        try:
-            run_case(case, tools, checks, workdir)
-        except Exception as e:
-            traceback.print_exc(file=sys.stdout)
-            checks.fail("case %s ran to the end" % name,
-                        "%s: %s" % (type(e).__name__, e))
-        finally:
-            qh.kill_all()
-            if not args.keep:
-                shutil.rmtree(workdir, ignore_errors=True)
-    print("%d passed, %d failed" % (checks.passed, checks.failed))
-    return 0 if checks.failed == 0 else 1
+    return run_cases(cases, checks, args.keep, "mramfs-interop-",
+                     lambda case, workdir: run_case(case, tools, checks, workdir))
 
 
 if __name__ == "__main__":

@@ -36,17 +36,13 @@ Needs root and /dev/fuse. Prints one line per check and ends with
 "N passed, N failed"; exits 1 if anything failed.
 """
 
-import argparse
-import contextlib
 import dataclasses
 import os
 import random
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import traceback
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -713,29 +709,11 @@ def run_case(case, tools, checks, workdir, mounts):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--info", help="path to mramfs-info")
-    ap.add_argument("--read", help="path to mr-read-block")
-    ap.add_argument("--mount", help="path to mount.mramfs")
-    ap.add_argument("--case", action="append",
-                    help="case to run (repeatable; 'all' for every case)")
-    ap.add_argument("--list", action="store_true", help="print case names")
-    ap.add_argument("--keep", metavar="DIR",
-                    help="keep snapshots and QEMU logs in DIR")
-    args = ap.parse_args(argv)
-
-    if args.list:
-        for c in CASES:
-            print(c.name)
+    ap, args, cases = ti.case_arguments(__doc__, CASES, argv)
+    if cases is None:
         return 0
-    if not args.case:
-        ap.error("--case is required (see --list)")
     if not (args.info and args.read and args.mount):
         ap.error("--info, --read and --mount are all required")
-    names = [c.name for c in CASES] if "all" in args.case else args.case
-    unknown = [n for n in names if n not in CASES_BY_NAME]
-    if unknown:
-        ap.error("unknown case(s): %s (see --list)" % ", ".join(unknown))
 
     qh.install_signal_cleanup()
     checks = ti.Checks()
@@ -743,33 +721,9 @@ def main(argv=None):
     mountlib.Tools.mount = args.mount
     for tool in (args.info, args.read, args.mount):
         checks.ok(os.access(tool, os.X_OK), "tool %s is executable" % tool)
-    if args.keep:
-        os.makedirs(args.keep, exist_ok=True)
-    for name in names:
-        case = CASES_BY_NAME[name]
-        if args.keep:
-            workdir = os.path.join(os.path.abspath(args.keep), name)
-            os.makedirs(workdir, exist_ok=True)
-        else:
-            workdir = tempfile.mkdtemp(prefix="mramfs-write-%s-" % name)
-        mounts = []
-        try:
-            run_case(case, tools, checks, workdir, mounts)
-        except Exception as e:
-            traceback.print_exc(file=sys.stdout)
-            checks.fail("case %s ran to the end" % name,
-                        "%s: %s" % (type(e).__name__, e))
-        finally:
-            qh.kill_all()
-            # Never let rmtree walk into a mount.
-            for m in mounts:
-                with contextlib.suppress(Exception):
-                    mountlib.unmount(m)
-            if not args.keep and not any(mountlib.is_mounted(m)
-                                         for m in mounts):
-                shutil.rmtree(workdir, ignore_errors=True)
-    print("%d passed, %d failed" % (checks.passed, checks.failed))
-    return 0 if checks.failed == 0 else 1
+    return ti.run_cases(cases, checks, args.keep, "mramfs-write-",
+                        lambda case, workdir: run_case(case, tools, checks,
+                                                       workdir, []))
 
 
 if __name__ == "__main__":
