@@ -81,6 +81,7 @@ mr_bitmap_new_from_file(const guint8 *bytes, gsize nbytes, guint64 nbits,
         strays += (guint64)__builtin_popcount(bytes[i]);
     if (stray)
         *stray = strays;
+    bm->count = mr_bitmap_count_range(bm, 0, nbits);
     return bm;
 }
 
@@ -149,7 +150,7 @@ mr_bitmap_count_range(const MrBitmap *bm, guint64 from, guint64 to)
 guint64
 mr_bitmap_count(const MrBitmap *bm)
 {
-    return mr_bitmap_count_range(bm, 0, bm->nbits);
+    return __atomic_load_n(&bm->count, __ATOMIC_RELAXED);
 }
 
 gboolean
@@ -158,7 +159,10 @@ mr_bitmap_set(MrBitmap *bm, guint64 i)
     guint64 m = G_GUINT64_CONSTANT(1) << (i % 64);
 
     g_return_val_if_fail(i < bm->nbits, FALSE);
-    return (__atomic_fetch_or(&bm->words[i / 64], m, __ATOMIC_ACQ_REL) & m) != 0;
+    if (__atomic_fetch_or(&bm->words[i / 64], m, __ATOMIC_ACQ_REL) & m)
+        return TRUE;
+    __atomic_add_fetch(&bm->count, 1, __ATOMIC_RELAXED);
+    return FALSE;
 }
 
 gboolean
@@ -167,7 +171,10 @@ mr_bitmap_clear(MrBitmap *bm, guint64 i)
     guint64 m = G_GUINT64_CONSTANT(1) << (i % 64);
 
     g_return_val_if_fail(i < bm->nbits, FALSE);
-    return (__atomic_fetch_and(&bm->words[i / 64], ~m, __ATOMIC_ACQ_REL) & m) != 0;
+    if (!(__atomic_fetch_and(&bm->words[i / 64], ~m, __ATOMIC_ACQ_REL) & m))
+        return FALSE;
+    __atomic_sub_fetch(&bm->count, 1, __ATOMIC_RELAXED);
+    return TRUE;
 }
 
 void

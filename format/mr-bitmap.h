@@ -22,6 +22,10 @@ typedef struct {
     guint64 nbits;
     guint64 nwords;
     guint64 *words;
+    /* Set bits, kept by mr_bitmap_set/clear: stat() of a block file asks
+     * for it, and counting 32 MiB of bitmap (a 1 TiB block) per call would
+     * put the whole bitmap in the hot path. */
+    guint64 count;
 } MrBitmap;
 
 /* Bytes the saving host reserved for nbits: ceil(nbits / long_bits) longs. */
@@ -40,7 +44,7 @@ gboolean mr_bitmap_test(const MrBitmap *bm, guint64 i);
 /* First set (clear) bit at index >= from, or nbits if there is none. */
 guint64 mr_bitmap_next_set(const MrBitmap *bm, guint64 from);
 guint64 mr_bitmap_next_clear(const MrBitmap *bm, guint64 from);
-guint64 mr_bitmap_count(const MrBitmap *bm);
+guint64 mr_bitmap_count(const MrBitmap *bm); /* O(1) */
 /* Set bits in [from, to). */
 guint64 mr_bitmap_count_range(const MrBitmap *bm, guint64 from, guint64 to);
 /* Atomically sets/clears bit i; returns its previous value. */

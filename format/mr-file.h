@@ -21,6 +21,7 @@
 
 typedef struct {
     char *idstr;
+    guint index;           /* position in MrFile.blocks */
     guint64 used_length;
     guint64 page_size;
     guint64 num_pages;

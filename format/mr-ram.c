@@ -257,6 +257,7 @@ mr_parse_ram_start(MrFile *f, MrCursor *c, GError **err)
             g_free(b);
             return FALSE;
         }
+        b->index = f->blocks->len;
         g_ptr_array_add(f->blocks, b);
         /* A zero-length block leaves the sum as it is, but the cursor has
          * moved on, so the loop still ends at the end of the stream. */

@@ -74,15 +74,6 @@ mr_updater_pages_added(const MrUpdater *u)
     return __atomic_load_n(&u->pages_added, __ATOMIC_RELAXED);
 }
 
-static GMutex *
-block_lock(MrUpdater *u, const MrRamBlock *b)
-{
-    for (guint i = 0; i < u->f->blocks->len; i++)
-        if (g_ptr_array_index(u->f->blocks, i) == b)
-            return &u->block_locks[i];
-    g_assert_not_reached();
-}
-
 static gboolean
 io_error(MrUpdater *u, GError **err, guint64 at, const char *what, int e)
 {
@@ -384,7 +375,7 @@ mr_block_write(MrUpdater *u, MrRamBlock *b, const void *buf, guint64 offset,
         }
     }
     newly = g_array_new(FALSE, FALSE, sizeof(guint64));
-    lock = block_lock(u, b);
+    lock = &u->block_locks[b->index];
     g_mutex_lock(lock);
     ok = write_locked(u, b, buf, offset, len, newly, err);
     /* Only after the data is in the file: readers through the mount now
