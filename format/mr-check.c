@@ -43,12 +43,12 @@ walk_hole(Walk *w, guint64 from, guint64 to)
 {
     const MrBitmap *bm = w->b->bitmap;
 
-    for (guint64 p = mr_bitmap_next_set(bm, from); p < to;) {
-        guint64 q = MIN(mr_bitmap_next_clear(bm, p), to);
+    for (guint64 p = mr_bitmap_next_set_before(bm, from, to); p < to;) {
+        guint64 q = mr_bitmap_next_clear_before(bm, p, to);
 
         add_range(w->out->in_hole, p, q - p);
         w->out->present_in_hole += q - p;
-        p = mr_bitmap_next_set(bm, q);
+        p = mr_bitmap_next_set_before(bm, q, to);
     }
 }
 
@@ -62,8 +62,8 @@ walk_data(Walk *w, guint64 from, guint64 to, GError **err)
     const MrRamBlock *b = w->b;
     const guint64 ps = b->page_size, chunk = MR_CHECK_CHUNK / ps;
 
-    for (guint64 p = mr_bitmap_next_clear(b->bitmap, from); p < to;) {
-        guint64 q = MIN(mr_bitmap_next_set(b->bitmap, p), to);
+    for (guint64 p = mr_bitmap_next_clear_before(b->bitmap, from, to); p < to;) {
+        guint64 q = mr_bitmap_next_set_before(b->bitmap, p, to);
 
         for (guint64 c = p; c < q;) {
             guint64 n = MIN(q - c, chunk);
@@ -85,7 +85,7 @@ walk_data(Walk *w, guint64 from, guint64 to, GError **err)
             if (w->progress)
                 w->progress(c * ps, w->data);
         }
-        p = mr_bitmap_next_clear(b->bitmap, q);
+        p = mr_bitmap_next_clear_before(b->bitmap, q, to);
     }
     return TRUE;
 }
@@ -114,6 +114,8 @@ mr_block_check(const MrFile *f, const MrRamBlock *b, MrBlockCheck *out,
     if (!b->stored)
         return TRUE;
     out->present_pages = mr_bitmap_count(b->bitmap);
+    if (!mr_block_bitmap_ok(b, err))
+        return FALSE;
     w.buf = g_malloc(MR_CHECK_CHUNK);
     while (pos < end) {
         off_t d = lseek(f->fd, (off_t)pos, SEEK_DATA), h;
@@ -152,7 +154,7 @@ mr_block_check(const MrFile *f, const MrRamBlock *b, MrBlockCheck *out,
             progress(b->used_length, data);
     }
     g_free(w.buf);
-    return ok;
+    return ok && mr_block_bitmap_ok(b, err);
 }
 
 void

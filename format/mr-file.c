@@ -89,6 +89,12 @@ mr_block_present_pages(const MrRamBlock *b)
     return b->bitmap ? mr_bitmap_count(b->bitmap) : 0;
 }
 
+gboolean
+mr_block_bitmap_ok(const MrRamBlock *b, GError **err)
+{
+    return b->bitmap == NULL || mr_bitmap_ok(b->bitmap, err);
+}
+
 static gboolean
 check_magic_at(MrFile *f, guint64 off, GError **err)
 {

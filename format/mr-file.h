@@ -135,6 +135,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(MrFile, mr_file_close)
 
 /* Blocks by name; NULL when absent. */
 MrRamBlock *mr_file_find_block(const MrFile *f, const char *idstr);
+/* Reads the whole bitmap the first time (mr-bitmap.h); check
+ * mr_block_bitmap_ok() after it. */
 guint64 mr_block_present_pages(const MrRamBlock *b);
+/* FALSE with the error if part of the block's bitmap could not be read
+ * since the file was opened (it was truncated, say): the page runs and
+ * counts computed from it are not to be trusted. */
+gboolean mr_block_bitmap_ok(const MrRamBlock *b, GError **err);
 
 #endif

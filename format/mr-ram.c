@@ -131,19 +131,48 @@ check_layout(MrFile *f, MrRamBlock *b, guint64 header_end, guint64 stream_limit,
     return TRUE;
 }
 
+/* What a lazily read bitmap needs to find its bytes.  Bitmaps are queried
+ * only while their file is open, so fd and path stay valid. */
+typedef struct {
+    int fd;
+    const char *path;
+    guint64 offset;
+    char *what;
+} BitmapSource;
+
+static void
+bitmap_source_free(gpointer p)
+{
+    BitmapSource *s = p;
+
+    g_free(s->what);
+    g_free(s);
+}
+
+static gboolean
+bitmap_source_read(gpointer data, guint8 *buf, guint64 offset, gsize n,
+                   GError **err)
+{
+    const BitmapSource *s = data;
+
+    return mr_pread_exact(s->fd, s->path, buf, n, s->offset + offset, s->what, err);
+}
+
 static gboolean
 load_bitmap(MrFile *f, MrRamBlock *b, GError **err)
 {
-    g_autofree guint8 *bytes = g_malloc(MAX(b->bitmap_size, 1));
-    g_autofree char *what = g_strdup_printf("bitmap of ram block \"%s\"",
-                                            b->idstr);
+    BitmapSource *src = g_new0(BitmapSource, 1);
     guint64 stray = 0;
 
-    if (!mr_pread_exact(f->fd, f->path, bytes, b->bitmap_size,
-                        b->bitmap_offset, what, err))
+    src->fd = f->fd;
+    src->path = f->path;
+    src->offset = b->bitmap_offset;
+    src->what = g_strdup_printf("bitmap of ram block \"%s\"", b->idstr);
+    b->bitmap = mr_bitmap_open(b->num_pages, b->bitmap_size, f->bitmap_order,
+                               bitmap_source_read, src, bitmap_source_free,
+                               &stray, err);
+    if (b->bitmap == NULL)
         return FALSE;
-    b->bitmap = mr_bitmap_new_from_file(bytes, b->bitmap_size, b->num_pages,
-                                        f->bitmap_order, &stray);
     if (stray)
         mr_file_warn(f, b->bitmap_offset, "ram block \"%s\": %"
                      G_GINT64_MODIFIER "u bits set beyond its %"

@@ -17,9 +17,9 @@ mr_block_run_at(const MrRamBlock *b, guint64 page, guint64 limit)
         return r;
     }
     r.present = mr_bitmap_test(b->bitmap, page);
-    end = r.present ? mr_bitmap_next_clear(b->bitmap, page)
-                    : mr_bitmap_next_set(b->bitmap, page);
-    r.count = MIN(end, limit) - page;
+    end = r.present ? mr_bitmap_next_clear_before(b->bitmap, page, limit)
+                    : mr_bitmap_next_set_before(b->bitmap, page, limit);
+    r.count = end - page;
     return r;
 }
 
@@ -44,6 +44,9 @@ mr_block_read(const MrFile *f, const MrRamBlock *b, void *buf, guint64 offset,
         MrPageRun r = mr_block_run_at(b, page, last);
         guint64 run_end = MIN(end, (r.first + r.count) * b->page_size);
         gsize n = (gsize)(run_end - offset);
+
+        if (!mr_block_bitmap_ok(b, err))
+            return FALSE;
 
         /* The range check above makes this impossible; a loop that cannot
          * advance must still not spin. */

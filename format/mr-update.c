@@ -339,7 +339,7 @@ mr_block_write(MrUpdater *u, MrRamBlock *b, const void *buf, guint64 offset,
     g_autofree DirtyWord *words = NULL;
     guint64 first, last, nwords = 0;
     GMutex *lock;
-    gboolean ok;
+    gboolean ok, all_present;
 
     if (!b->stored) {
         mr_set_error(err, MR_ERROR_UNSUPPORTED, u->f->path, b->header_offset,
@@ -359,8 +359,13 @@ mr_block_write(MrUpdater *u, MrRamBlock *b, const void *buf, guint64 offset,
         return TRUE;
     first = offset / b->page_size;
     last = (offset + len - 1) / b->page_size;
+    all_present = mr_bitmap_count_range(b->bitmap, first, last + 1) == last - first + 1;
+    /* That read the bitmap chunks of these pages: if one cannot be read,
+     * nothing may be written from a guess at its bits. */
+    if (!mr_block_bitmap_ok(b, err))
+        return FALSE;
     /* The common case: every page present and no whole zero page. */
-    if (buf && mr_bitmap_count_range(b->bitmap, first, last + 1) == last - first + 1) {
+    if (buf && all_present) {
         gboolean zero_page = FALSE;
         for (guint64 p = first; p <= last && !zero_page; p++) {
             guint64 lo = MAX(offset, p * b->page_size);

@@ -202,6 +202,19 @@ test_next_set_and_next_clear_match_a_per_bit_model(void)
             MRT_CHECK(ok, "round %d: count_range(%" G_GUINT64_FORMAT ", %"
                       G_GUINT64_FORMAT ") == %" G_GUINT64_FORMAT, round, a, b,
                       want);
+            /* Bounded searches: the first such bit in [a, min(b, n)), or
+             * min(b, n). */
+            guint64 to = MIN(b, n), ws = to, wc = to;
+            for (guint64 i = a; i < to && ws == to; i++)
+                if (model[i])
+                    ws = i;
+            for (guint64 i = a; i < to && wc == to; i++)
+                if (!model[i])
+                    wc = i;
+            if (a >= to)
+                ws = wc = to;
+            MRT_CHECK_U64(mr_bitmap_next_set_before(bm, a, b), ws);
+            MRT_CHECK_U64(mr_bitmap_next_clear_before(bm, a, b), wc);
         }
         mr_bitmap_free(bm);
     }

@@ -123,10 +123,17 @@ compare(const MrBitmap *bm, const Ref *r, guint64 *seed)
         for (int k = 0; k < 64; k++) {
             guint64 from = xorshift(seed) % (n + 80);
             guint64 to = xorshift(seed) % (n + 80);
+            guint64 lim = MIN(to, n);
+            guint64 ws = from < lim ? MIN(r->next_set[from], lim) : lim;
+            guint64 wc = from < lim ? MIN(r->next_clear[from], lim) : lim;
             FUZZ_CHECK(mr_bitmap_count_range(bm, from, to) ==
                        ref_count(r, from, to),
                        "count_range(%" G_GUINT64_FORMAT ", %" G_GUINT64_FORMAT
                        ")", from, to);
+            FUZZ_CHECK(mr_bitmap_next_set_before(bm, from, to) == ws &&
+                       mr_bitmap_next_clear_before(bm, from, to) == wc,
+                       "next_set/clear_before(%" G_GUINT64_FORMAT ", %"
+                       G_GUINT64_FORMAT ")", from, to);
         }
     }
     /* The write path's view: where a bit lives and the word put back. */
@@ -152,6 +159,23 @@ compare(const MrBitmap *bm, const Ref *r, guint64 *seed)
                        "byte %u = 0x%02x, want 0x%02x", w, k, out[k], want);
         }
     }
+}
+
+typedef struct {
+    const guint8 *bytes;
+    gsize nbytes;
+} Mem;
+
+static gboolean
+mem_read(gpointer data, guint8 *buf, guint64 offset, gsize n, GError **err)
+{
+    const Mem *m = data;
+
+    FUZZ_CHECK(offset <= m->nbytes && n <= m->nbytes - offset,
+               "lazy read of %" G_GSIZE_FORMAT " bytes at %" G_GUINT64_FORMAT
+               " past the %" G_GSIZE_FORMAT " bitmap bytes", n, offset, m->nbytes);
+    memcpy(buf, m->bytes + offset, n);
+    return TRUE;
 }
 
 int
@@ -200,6 +224,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(stray == want_stray, "stray %" G_GUINT64_FORMAT ", want %"
                G_GUINT64_FORMAT, stray, want_stray);
     compare(bm, &r, &seed);
+
+    /* The same bytes read lazily (mr_bitmap_open) answer the same. */
+    {
+        Mem m = { bytes, nbytes };
+        guint64 lazy_stray = 0;
+        MrBitmap *lazy = mr_bitmap_open(r.nbits, nbytes, order, mem_read, &m,
+                                        NULL, &lazy_stray, NULL);
+        FUZZ_CHECK(lazy != NULL, "mr_bitmap_open");
+        FUZZ_CHECK(lazy_stray == want_stray, "lazy stray %" G_GUINT64_FORMAT
+                   ", want %" G_GUINT64_FORMAT, lazy_stray, want_stray);
+        compare(lazy, &r, &seed);
+        FUZZ_CHECK(mr_bitmap_ok(lazy, NULL), "lazy bitmap failed");
+        mr_bitmap_free(lazy);
+    }
 
     if (mutate && r.nbits > 0) {
         for (int k = 0; k < 32; k++) {
