@@ -242,6 +242,7 @@ read_block(fuse_req_t req, const MfsFs *fs, const MrRamBlock *b, size_t size,
     guint64 pos = (guint64)off, end;
     struct fuse_bufvec *bv;
     size_t nbufs = 0, cap;
+    g_autoptr(GError) err = NULL;
 
     if (pos >= b->used_length) {
         fuse_reply_buf(req, NULL, 0);
@@ -269,7 +270,11 @@ read_block(fuse_req_t req, const MfsFs *fs, const MrRamBlock *b, size_t size,
     bv->count = nbufs;
     bv->idx = 0;
     bv->off = 0;
-    fuse_reply_data(req, bv, 0);
+    /* The runs came from bitmap chunks that may have failed to load. */
+    if (!mr_block_bitmap_ok(b, &err))
+        fuse_reply_err(req, mfs_errno_from_error(err, "read"));
+    else
+        fuse_reply_data(req, bv, 0);
     g_free(bv);
 }
 
@@ -304,35 +309,41 @@ mfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     read_block(req, fs, n->block, size, off);
 }
 
+/* 0, or -EIO (logged) if part of the block's bitmap failed to load. */
+static int
+bitmap_errno(const MrRamBlock *b)
+{
+    g_autoptr(GError) err = NULL;
+
+    return mr_block_bitmap_ok(b, &err) ? 0 : -mfs_errno_from_error(err, "lseek");
+}
+
 /* SEEK_DATA/SEEK_HOLE from the bitmap (FORMAT.md §11): EINVAL for a negative
  * offset, ENXIO at or past the end, and a hole at the end of every file. */
 static int
 seek_block(const MrRamBlock *b, off_t off, int whence, off_t *out)
 {
     guint64 page, next;
+    gboolean present;
 
     if (off < 0)
         return -EINVAL;
     if ((guint64)off >= b->used_length)
         return -ENXIO;
     page = (guint64)off / b->page_size;
-    if (whence == SEEK_DATA) {
-        if (b->stored && mr_bitmap_test(b->bitmap, page)) {
-            *out = off;
-            return 0;
-        }
-        next = b->stored ? mr_bitmap_next_set(b->bitmap, page) : b->num_pages;
-        if (next >= b->num_pages)
-            return -ENXIO;
-        *out = (off_t)(next * b->page_size);
-        return 0;
-    }
-    if (!b->stored || !mr_bitmap_test(b->bitmap, page)) {
-        *out = off;
-        return 0;
-    }
-    next = mr_bitmap_next_clear(b->bitmap, page);
-    *out = (off_t)MIN(next * b->page_size, b->used_length);
+    present = b->stored && mr_bitmap_test(b->bitmap, page);
+    if (present == (whence == SEEK_DATA))
+        next = page;
+    else if (!b->stored)
+        next = b->num_pages;
+    else
+        next = present ? mr_bitmap_next_clear(b->bitmap, page)
+                       : mr_bitmap_next_set(b->bitmap, page);
+    if (bitmap_errno(b) < 0)
+        return -EIO;
+    if (next >= b->num_pages && whence == SEEK_DATA)
+        return -ENXIO;
+    *out = next == page ? off : (off_t)MIN(next * b->page_size, b->used_length);
     return 0;
 }
 

@@ -100,6 +100,7 @@ typedef struct {
     MfsNodeKind kind;
     MrRamBlock *block;
     GBytes *blob;
+    GBytes *(*generate)(const MrFile *file);
 } Leaf;
 
 static Proto *
@@ -197,6 +198,7 @@ proto_build(MfsTree *t, Proto *p, MfsNode *dir)
         if (e->leaf) {
             n->block = e->leaf->block;
             n->blob = e->leaf->blob ? g_bytes_ref(e->leaf->blob) : NULL;
+            n->generate = e->leaf->generate;
         }
         g_ptr_array_add(t->nodes, n);
         n->ino = t->nodes->len;
@@ -287,6 +289,25 @@ add_blob(Proto *dir, const char *name, json_object *o)
     proto_add(dir, parts, leaf);
 }
 
+/* Made at each read: the summary counts present pages, which a mount must
+ * not read every bitmap for (mr-bitmap.h) and which writes change. */
+static GBytes *
+summary_bytes(const MrFile *file)
+{
+    return mfs_json_bytes(mr_summary_json(file));
+}
+
+static void
+add_generated(Proto *dir, const char *name, GBytes *(*generate)(const MrFile *))
+{
+    char *parts[] = { (char *)name, NULL };
+    Leaf *leaf = g_new0(Leaf, 1);
+
+    leaf->kind = MFS_NODE_BLOB;
+    leaf->generate = generate;
+    proto_add(dir, parts, leaf);
+}
+
 /* superio/pc87312.json, superio/vt82c686b.json, superio/vt8231.json. */
 static gboolean
 add_superio(Proto *superio, MrFile *file, GError **err)
@@ -332,7 +353,7 @@ mfs_tree_new(MrFile *file, GError **err)
     g_hash_table_insert(top->dirs, ram->name, ram);
     g_hash_table_insert(top->dirs, devices->name, devices);
     g_hash_table_insert(top->dirs, superio->name, superio);
-    add_blob(top, "snapshot.json", mr_summary_json(file));
+    add_generated(top, "snapshot.json", summary_bytes);
     ok = add_blocks(ram, file, err) && add_devices(devices, file, err) &&
          add_superio(superio, file, err);
     if (ok)
@@ -346,6 +367,8 @@ mfs_tree_blob(MfsTree *t, const MfsNode *n)
 {
     GBytes *b;
 
+    if (n->generate)
+        return n->generate(t->file);
     g_mutex_lock(&t->blob_lock);
     b = g_bytes_ref(n->blob);
     g_mutex_unlock(&t->blob_lock);

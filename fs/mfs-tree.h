@@ -28,6 +28,8 @@ struct MfsNode {
     GHashTable *by_name;  /* name -> MfsNode* (dirs only) */
     MrRamBlock *block;    /* MFS_NODE_BLOCK */
     GBytes *blob;         /* MFS_NODE_BLOB; read with mfs_tree_blob() */
+    /* Or, for a blob made afresh at each mfs_tree_blob(): */
+    GBytes *(*generate)(const MrFile *file);
     /* A writable JSON file: parses a whole written document and changes
      * the snapshot, or fails without changing anything. */
     gboolean (*apply)(void *ctx, struct MfsNode *n, const char *text,

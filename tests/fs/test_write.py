@@ -14,6 +14,7 @@ import argparse
 import ctypes
 import errno
 import hashlib
+import json
 import mmap
 import os
 import platform
@@ -259,6 +260,10 @@ def write_checks(options, tag):
                 assert present_count(snap.file(mnt, name)) == len(m.present), what
             for name, m in snap.models.items():
                 assert_same(os.pread(rfd[name], m.size, 0), m.data, "%s through the mount" % name)
+            # snapshot.json is made at each read: its counts follow writes.
+            with open(os.path.join(mnt, "snapshot.json")) as f:
+                got = {b["name"]: b["present_pages"] for b in json.load(f)["ram_blocks"]}
+            assert got == {n: len(m.present) for n, m in snap.models.items()}, got
         finally:
             for fd in list(wfd.values()) + list(rfd.values()):
                 os.close(fd)
