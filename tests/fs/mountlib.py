@@ -15,6 +15,7 @@ import time
 class Tools:
     """Paths of the built commands, given on the test command line."""
     mount = None
+    mount_binary = None  # mount.mramfs itself when `mount` is a wrapper
     info = None
     synth = None
     read = None  # mr-read-block
@@ -46,9 +47,11 @@ def daemon_pid(mnt):
                 argv = f.read().split(b"\0")
         except OSError:
             continue
-        if argv and argv[0].endswith(b"mount.mramfs") and \
+        # argv[0], or a later word when valgrind runs the daemon.
+        cmd = next((i for i, a in enumerate(argv) if a.endswith(b"mount.mramfs")), None)
+        if cmd is not None and \
                 mnt.encode() in [os.path.realpath(a.decode(errors="replace")).encode()
-                                 for a in argv[1:] if a]:
+                                 for a in argv[cmd + 1:] if a]:
             return int(pid)
     return None
 
@@ -160,11 +163,47 @@ def read_block(snapshot, name, offset, length):
     return r.stdout
 
 
+VALGRIND = ["valgrind", "--quiet", "--error-exitcode=99", "--leak-check=full",
+            "--show-leak-kinds=definite", "--errors-for-leak-kinds=definite",
+            "--num-callers=30"]
+
+
+def run_mounts_under_valgrind(logdir):
+    """Makes every mount.mramfs the tests start run under memcheck (the
+    daemon too: valgrind follows fork), each process logging to
+    logdir/vg.PID.log; --quiet leaves a clean process's log empty."""
+    wrapper = os.path.join(logdir, "mount.mramfs")
+    with open(wrapper, "w") as f:
+        f.write("#!/bin/sh\nexec %s --log-file=%s/vg.%%p.log %s \"$@\"\n"
+                % (" ".join(VALGRIND), logdir, Tools.mount))
+    os.chmod(wrapper, 0o755)
+    Tools.mount_binary = Tools.mount
+    Tools.mount = wrapper
+
+
+def valgrind_reports(logdir):
+    """The non-empty memcheck logs: (name, text)."""
+    out = []
+    for name in sorted(os.listdir(logdir)):
+        if name.startswith("vg.") and os.path.getsize(os.path.join(logdir, name)):
+            with open(os.path.join(logdir, name)) as f:
+                out.append((name, f.read()))
+    return out
+
+
 def run_tests(cases, argv):
     """A minimal runner: runs each case, prints its result and the closing
-    'N passed, N failed' line CI reads.  Returns the exit status."""
+    'N passed, N failed' line CI reads.  Returns the exit status.
+
+    With MRAMFS_VALGRIND=1 in the environment, every mount runs under
+    valgrind's memcheck, and any error or definite leak it reports fails
+    the run."""
     passed = failed = 0
     only = argv[0] if argv else None
+    vg_dir = None
+    if os.environ.get("MRAMFS_VALGRIND") == "1":
+        vg_dir = tempfile.mkdtemp(prefix="mramfs-valgrind-")
+        run_mounts_under_valgrind(vg_dir)
     for case in cases:
         if only and only not in case.__name__:
             continue
@@ -179,5 +218,15 @@ def run_tests(cases, argv):
         else:
             passed += 1
             print("ok   %s (%.2fs)" % (case.__name__, time.monotonic() - t0))
+    if vg_dir:
+        reports = valgrind_reports(vg_dir)
+        for name, text in reports:
+            print("FAIL valgrind %s:\n%s" % (name, text))
+        print("valgrind: %d processes, %d with errors" % (
+            len([n for n in os.listdir(vg_dir) if n.startswith("vg.")]), len(reports)))
+        failed += len(reports)
+        if not reports:
+            import shutil
+            shutil.rmtree(vg_dir)
     print("%d passed, %d failed" % (passed, failed))
     return 0 if failed == 0 and passed > 0 else 1
