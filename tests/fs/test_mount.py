@@ -530,6 +530,39 @@ def test_huge_snapshot_reads_bitmaps_on_demand():
         os.unlink(path)
 
 
+def test_bitmap_cut_under_the_mount_fails_reads_with_eio():
+    # 2 GiB: two bitmap chunks, of which mounting reads only the second.
+    # Cut the file inside the first before anything looks at the block:
+    # reads must fail with EIO, not return zeros from a bitmap never read,
+    # and the daemon serves the rest and unmounts.
+    gib = 1 << 30
+    path = os.path.join(TMP, "cut.mig")
+    layout = synth({"blocks": [{"name": "pc.ram", "size": 2 * gib,
+                                "present": [[5, 1], [gib // PS + 7, 1]]}]}, path)
+    blk = layout["blocks"][0]
+    try:
+        with mounted(path, ["-o", "ro"]) as mnt:
+            os.truncate(path, blk["bitmap_offset"] + 100)
+            with open(os.path.join(mnt, "ram", "pc.ram"), "rb", buffering=0) as f:
+                for off in (0, 5 * PS, gib + 7 * PS, 2 * gib - PS):
+                    try:
+                        os.pread(f.fileno(), PS, off)
+                    except OSError as e:
+                        assert e.errno == errno.EIO, (off, e)
+                    else:
+                        raise AssertionError("read at %#x did not fail" % off)
+                try:
+                    os.lseek(f.fileno(), 0, os.SEEK_DATA)
+                except OSError as e:
+                    assert e.errno == errno.EIO, e
+                else:
+                    raise AssertionError("SEEK_DATA did not fail")
+            with open(os.path.join(mnt, "snapshot.json")) as f:
+                assert json.load(f)["ram_blocks"][0]["name"] == "pc.ram"
+    finally:
+        os.unlink(path)
+
+
 def test_foreground_and_single_thread_modes():
     snap = snapshot()
     mnt = tempfile.mkdtemp(prefix="mramfs-mnt-")
