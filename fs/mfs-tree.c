@@ -290,19 +290,37 @@ add_blocks(Proto *ram, MrFile *file, GError **err)
     return TRUE;
 }
 
+/* The device files stay in memory for the life of the mount.  Each
+ * section is bounded (DS_DECODE_MAX_SECTION, MR_DEVWALK_MAX_STEPS), but a
+ * hostile vmdesc can describe thousands of them, each giving 10 MiB of
+ * JSON or more: past this much, later sections are shown undecoded.  As
+ * much as the vmdesc itself may take (mr-vmdesc.c); QEMU's come to about
+ * 1 MiB. */
+#define MFS_DEVICES_JSON_MAX (64u * 1024 * 1024)
+
 /* devices/IDSTR-PATH.INSTANCE.json, one per device section. */
 static gboolean
 add_devices(Proto *devices, MrFile *file, GError **err)
 {
+    guint64 total = 0;
+
     for (guint i = 0; i < file->devices->len; i++) {
         MrSection *s = g_ptr_array_index(file->devices, i);
         g_auto(GStrv) parts = mfs_block_path(s->idstr);
         guint n = g_strv_length(parts);
-        json_object *o = ds_decode_section(file, s, err);
+        json_object *o;
         g_autofree char *suffix = NULL;
         Leaf *leaf;
         char *last;
 
+        if (total > MFS_DEVICES_JSON_MAX) {
+            g_autofree char *why = g_strdup_printf(
+                "not decoded: the device files before it already hold more "
+                "than %u MiB of JSON", MFS_DEVICES_JSON_MAX >> 20);
+            o = ds_undecoded_section(s, why);
+        } else {
+            o = ds_decode_section(file, s, err);
+        }
         if (o == NULL)
             return FALSE;
         suffix = g_strdup_printf(".%u.json", s->instance_id);
@@ -313,6 +331,7 @@ add_devices(Proto *devices, MrFile *file, GError **err)
         leaf->suffix_len = strlen(suffix);
         leaf->kind = MFS_NODE_BLOB;
         leaf->blob = mfs_json_bytes(o);
+        total += g_bytes_get_size(leaf->blob);
         if (!proto_add(devices, parts, leaf)) {
             g_bytes_unref(leaf->blob);
             g_free(leaf);
