@@ -79,8 +79,9 @@ mr_updater_pages_added(const MrUpdater *u)
 static gboolean
 io_error(MrUpdater *u, GError **err, guint64 at, const char *what, int e)
 {
-    mr_set_error(err, MR_ERROR_IO, u->f->path, at, "%s: %s", what,
-                 g_strerror(e));
+    /* A full file system is the writer's to know: it can make room. */
+    mr_set_error(err, e == ENOSPC || e == EDQUOT ? MR_ERROR_NOSPACE : MR_ERROR_IO,
+                 u->f->path, at, "%s: %s", what, g_strerror(e));
     return FALSE;
 }
 
