@@ -29,6 +29,7 @@ import errno
 import hashlib
 import json
 import os
+import random
 import shutil
 import struct
 import subprocess
@@ -37,7 +38,8 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mountlib import (Tools, daemon_pid, expected_block, info_json, is_mounted,  # noqa: E402
-                      run_tests, synth, unmount, wait_until)
+                      pattern_page, read_block, run_tests, synth, unmount,
+                      wait_until)
 
 PS = 4096
 TMP = None
@@ -610,6 +612,263 @@ def test_6_vmdesc_lying_about_sizes_is_refused():
     v["devices"] = [device_desc(b"dev", [u32_field()]), device_desc(b"dev2", [u32_field()])]
     s.set_tail(full_section(100, b"dev", body), v)
     refused(s.path, None, "the vmdesc lists 2 devices but the stream has 1")
+
+
+# ---------------------------------------------------------------------------
+# 7. The snapshot truncated under the mount
+
+SPEC7 = {"blocks": [
+    {"name": "pc.ram", "size": 8 << 20,
+     "present": [[0, 8], [1020, 20], [1500, 1], [2040, 8]]},
+    {"name": "pc.bios", "size": 64 << 10, "present": [[0, 16]]},
+]}
+CUT_PAGE = 1032  # pc.ram pages from here on are past the new end
+
+
+def truncated_checks(opts, tag):
+    s = Snap("cut-" + tag, SPEC7)
+    ram = s.block(0)
+    cut = ram["pages_offset"] + CUT_PAGE * PS
+    kept = s.read(0, cut)
+    want = expected_block(SPEC7["blocks"][0])
+    with served(s.path, opts) as d:
+        fd = os.open(d.path("ram/pc.ram"), os.O_RDWR)
+        bios = os.open(d.path("ram/pc.bios"), os.O_RDONLY)
+        try:
+            assert os.pread(fd, PS, 0) == want[:PS]
+            os.truncate(s.path, cut)
+            # Present pages past the end, an absent one, the next block:
+            # EIO, never a short read that says end of file.
+            for page, n, what in ((1035, 1, "present page past the end"),
+                                  (2045, 2, "present pages at the block's end"),
+                                  (1500, 1, "lone present page"),
+                                  (1600, 1, "absent page past the end")):
+                expect_errno(errno.EIO, lambda: os.pread(fd, n * PS, page * PS),
+                             "%s: read of %s (page %d)" % (tag, what, page))
+            expect_errno(errno.EIO, lambda: os.pread(bios, PS, 0),
+                         "%s: read of the next block" % tag)
+            # Across the end: through the page cache the kernel returns the
+            # pages before the end (as after a disk error), and the next
+            # read fails; uncached, the whole read fails.
+            at = (CUT_PAGE - 4) * PS
+            try:
+                got = os.pread(fd, 8 * PS, at)
+            except OSError as e:
+                assert e.errno == errno.EIO, "%s: read across the end: %s" % (tag, e)
+            else:
+                assert "direct_io" not in opts and got == want[at:at + len(got)] and \
+                    at + len(got) == CUT_PAGE * PS, \
+                    "%s: read across the end returned %d bytes" % (tag, len(got))
+                expect_errno(errno.EIO, lambda: os.pread(fd, 4 * PS, CUT_PAGE * PS),
+                             "%s: the read after it" % tag)
+            # The kernel did not take a short read for the end of file.
+            assert os.fstat(fd).st_size == 8 << 20, os.fstat(fd).st_size
+            # What is still in the file reads as before.
+            for page in (CUT_PAGE - 8, 5, CUT_PAGE - 1, 300):
+                assert os.pread(fd, PS, page * PS) == want[page * PS:(page + 1) * PS], \
+                    "%s: page %d before the end" % (tag, page)
+            # Writes fail, past the end and before it alike, and write
+            # nothing: no page, no bitmap word, no byte past the end.
+            for page in (1035, 1600, CUT_PAGE - 6, 300):
+                expect_errno(errno.EIO, lambda: os.pwrite(fd, b"\xa5" * PS, page * PS),
+                             "%s: write to page %d of a truncated snapshot" % (tag, page))
+            expect_errno(errno.EIO, lambda: os.fsync(fd), "%s: fsync" % tag)
+            assert os.path.getsize(s.path) == cut, "%s: the snapshot grew to %d" % (
+                tag, os.path.getsize(s.path))
+            assert s.read(0, 2 * cut) == kept, "%s: the snapshot changed" % tag
+            assert os.pread(fd, PS, (CUT_PAGE - 6) * PS) == \
+                want[(CUT_PAGE - 6) * PS:(CUT_PAGE - 5) * PS]
+            assert d.alive(), "%s: the daemon died" % tag
+        finally:
+            os.close(fd)
+            os.close(bios)
+    log = d.log()
+    assert "%s: offset 0x%x: " % (os.path.realpath(s.path), cut) in log and \
+        "truncated" in log, "%s: the daemon's log does not say: %s" % (tag, log)
+
+
+def test_7_truncated_snapshot_copied_reads():
+    truncated_checks([], "copy")
+
+
+def test_7_truncated_snapshot_spliced_reads():
+    truncated_checks(["-o", "splice"], "splice")
+
+
+def test_7_truncated_snapshot_direct_io():
+    truncated_checks(["-o", "direct_io"], "direct_io")
+
+
+# ---------------------------------------------------------------------------
+# 8. The snapshot replaced under the mount
+
+SPEC8 = {"machine": "old-machine", "blocks": [
+    {"name": "pc.ram", "size": 4 << 20, "present": [[0, 4], [10, 1], [700, 2]]},
+    {"name": "pc.bios", "size": 64 << 10, "present": [[0, 16]]},
+]}
+# Same layout (same names, sizes and lengths), other pages present.
+SPEC8_NEW = {"machine": "new-machine", "blocks": [
+    {"name": "pc.ram", "size": 4 << 20, "present": [[0, 2], [20, 1], [800, 2]]},
+    {"name": "pc.bios", "size": 64 << 10, "present": [[0, 8]]},
+]}
+NEW_PAGE0 = b"NEW!" * (PS // 4)
+
+
+def new_snapshot(name):
+    """SPEC8_NEW with page 0 of pc.ram overwritten, so that every byte that
+    could be read differs from SPEC8's."""
+    s = Snap(name, SPEC8_NEW)
+    s.patch(s.block(0)["pages_offset"], NEW_PAGE0)
+    return s
+
+
+def sha(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def flock_free(path):
+    """Whether flock(1) could take the snapshot's lock right now."""
+    return subprocess.run(["flock", "-n", "-x", path, "true"], timeout=30).returncode == 0
+
+
+def test_8_renamed_over_the_mount_keeps_serving_the_old_snapshot():
+    old = Snap("renamed", SPEC8)
+    new = new_snapshot("renamed-new")
+    want = expected_block(SPEC8["blocks"][0])
+    with served(old.path, ["-o", "rw"]) as d:
+        fd = os.open(d.path("ram/pc.ram"), os.O_RDWR)
+        held = os.open(old.path, os.O_RDONLY)  # the old file, once renamed over
+        try:
+            assert os.pread(fd, PS, 0) == want[:PS]
+            os.rename(new.path, old.path)
+            new_sha = sha(old.path)
+            # Pages not read before, and a page dropped from the cache: the
+            # old snapshot, its layout and its bitmap.
+            drop_cache(d.path("ram/pc.ram"))
+            for page in (0, 1, 10, 700, 701, 20, 800):
+                assert os.pread(fd, PS, page * PS) == want[page * PS:(page + 1) * PS], page
+            with open(d.path("snapshot.json")) as f:
+                assert json.load(f)["machine"] == "old-machine"
+            # Writes go to the old file too.
+            assert os.pwrite(fd, b"\x5a" * PS, 30 * PS) == PS
+            os.fsync(fd)
+            assert os.pread(held, PS, old.block(0)["pages_offset"] + 30 * PS) == b"\x5a" * PS
+            assert sha(old.path) == new_sha, "a write through the mount changed the new file"
+            # The path names another file now, with a lock of its own.
+            with served(old.path, ["-o", "ro"]) as d2:
+                with open(d2.path("ram/pc.ram"), "rb") as f:
+                    assert f.read(PS) == NEW_PAGE0
+            assert d.alive()
+        finally:
+            os.close(fd)
+            os.close(held)
+    assert sha(old.path) == new_sha
+    info_json(old.path)
+
+
+def rewrite_in_place(path, src):
+    """What cp(1) does over an existing file: O_TRUNC, then write it all."""
+    shutil.copyfile(src, path)
+
+
+def test_8_rewritten_in_place_reads_the_new_bytes_at_the_old_offsets():
+    for opts in (["-o", "ro"], ["-o", "rw"]):
+        tag = opts[1]
+        s = Snap("inplace-" + tag, SPEC8)
+        new = new_snapshot("inplace-new-" + tag)
+        want = expected_block(SPEC8["blocks"][0])
+        ino = os.stat(s.path).st_ino
+        with served(s.path, opts) as d:
+            assert not flock_free(s.path), "%s: a mount does not hold the lock" % tag
+            path = d.path("ram/pc.ram")
+            with open(path, "rb", buffering=0) as f:
+                assert f.read(PS) == want[:PS]
+                rewrite_in_place(s.path, new.path)
+                assert os.stat(s.path).st_ino == ino
+                drop_cache(path)
+                # The old layout and bitmap; the bytes the file has now:
+                # page 0 present in both, pages 10 and 700 only in the old
+                # bitmap (holes now), 20 and 800 only in the new one.
+                for page, data in ((0, NEW_PAGE0), (1, pattern_page("pc.ram", 1)),
+                                   (2, bytes(PS)), (10, bytes(PS)), (700, bytes(PS)),
+                                   (20, bytes(PS)), (800, bytes(PS))):
+                    f.seek(page * PS)
+                    assert f.read(PS) == data, "%s: page %d" % (tag, page)
+            assert int(os.getxattr(path, "user.mramfs.present_pages")) == 7
+            with open(d.path("snapshot.json")) as f:
+                assert json.load(f)["machine"] == "old-machine"
+            assert d.alive()
+        # Unmounting wrote nothing into the new content.
+        assert sha(s.path) == sha(new.path), "%s: the mount changed the file" % tag
+        assert flock_free(s.path)
+
+
+# ---------------------------------------------------------------------------
+# 9. A full file system under the snapshot
+
+@contextlib.contextmanager
+def small_tmpfs(size):
+    d = tempfile.mkdtemp(prefix="full-", dir=TMP)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%d" % size, "tmpfs", d],
+                   check=True, timeout=30)
+    try:
+        yield d
+    finally:
+        subprocess.run(["umount", "-l", d], timeout=30)
+        os.rmdir(d)
+
+
+def test_9_full_file_system_gives_enospc_and_a_clean_snapshot():
+    spec = {"blocks": [{"name": "pc.ram", "size": 32 << 20, "present": [[0, 4], [100, 4]]}]}
+    rnd = random.Random(9)
+    with small_tmpfs(1 << 20) as fsdir:
+        path = os.path.join(fsdir, "full.mig")
+        synth(spec, path)
+        model = bytearray(expected_block(spec["blocks"][0]))
+        present = {0, 1, 2, 3, 100, 101, 102, 103}
+        with served(path, ["-o", "rw"]) as d:
+            fd = os.open(d.path("ram/pc.ram"), os.O_RDWR)
+            try:
+                # Fill absent pages until the file system is full: each
+                # new page needs a block of the sparse file.
+                pos, failed = 200 * PS, None
+                while failed is None and pos < (32 << 20):
+                    chunk = rnd.randbytes(16 * PS)
+                    try:
+                        n = os.pwrite(fd, chunk, pos)
+                    except OSError as e:
+                        failed = e
+                        break
+                    assert n % PS == 0 and n > 0, n
+                    model[pos:pos + n] = chunk[:n]
+                    present.update(range(pos // PS, (pos + n) // PS))
+                    pos += n
+                assert failed is not None, "1 MiB of tmpfs took 32 MiB of pages"
+                assert failed.errno == errno.ENOSPC, "write into a full file system: %s" % failed
+                assert pos > 210 * PS, "only %d pages were written" % (pos // PS - 200)
+                # The pages of the failed write read as zeros, everything
+                # written before as written; present pages still take writes.
+                assert os.pread(fd, 16 * PS, pos) == bytes(16 * PS)
+                assert os.pread(fd, pos - 200 * PS, 200 * PS) == model[200 * PS:pos]
+                over = rnd.randbytes(PS)
+                assert os.pwrite(fd, over, 101 * PS) == PS
+                model[101 * PS:102 * PS] = over
+                os.fsync(fd)
+                assert int(os.getxattr(d.path("ram/pc.ram"),
+                                       "user.mramfs.present_pages")) == len(present)
+            finally:
+                os.close(fd)
+        # The file: clean for mramfs-check, its bitmap exactly the pages
+        # whose writes succeeded, their data intact.
+        r = subprocess.run([CHECK, path], capture_output=True, text=True, timeout=120)
+        no_sanitizer_report(r.stdout + r.stderr, "mramfs-check")
+        assert r.returncode == 0, "mramfs-check exit %d: %s%s" % (r.returncode, r.stdout,
+                                                                  r.stderr)
+        assert "no problems (1 RAM blocks, 0 warnings)" in r.stdout, r.stdout
+        blk = info_json(path)["ram_blocks"][0]
+        assert blk["present_pages"] == len(present), (blk["present_pages"], len(present))
+        assert read_block(path, "pc.ram", 0, 32 << 20) == bytes(model)
 
 
 # ---------------------------------------------------------------------------
