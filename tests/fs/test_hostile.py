@@ -38,8 +38,8 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mountlib import (Tools, daemon_pid, expected_block, info_json, is_mounted,  # noqa: E402
-                      pattern_page, read_block, run_tests, synth, unmount,
-                      wait_until)
+                      mounted, pattern_page, read_block, run_tests, synth,
+                      unmount, wait_until)
 
 PS = 4096
 TMP = None
@@ -67,7 +67,7 @@ class Snap:
         self.layout = synth(self.spec, self.path)
         self._info = None
         # EOF byte, 0x06, be32 length, then the JSON to the end of the file.
-        self._vmdesc = self.read(self.layout["eof_offset"] + 6, 1 << 30)
+        self._vmdesc = self.read(self.layout["eof_offset"] + 6)
 
     @property
     def info(self):
@@ -100,7 +100,8 @@ class Snap:
     def be64(self, off, v):
         self.patch(off, struct.pack(">Q", v))
 
-    def read(self, off, n):
+    def read(self, off, n=-1):
+        """n bytes at off, or all to the end of the file."""
         with open(self.path, "rb") as f:
             f.seek(off)
             return f.read(n)
@@ -513,10 +514,19 @@ def test_5_machine_name_and_capability_list_at_their_limits():
         check_reads(d.mnt, s.spec)
     refused(Snap("machine-257", dict(BASE, machine="m" * 257)).path, 9,
             "machine name length 257, expected 1..256")
-    caps = ["mapped-ram"] + ["x-cap-%d" % i for i in range(63)]
+    # 64 capabilities, one of them 255 bytes long.
+    caps = ["mapped-ram", "x" * 255] + ["x-cap-%d" % i for i in range(62)]
     s = Snap("caps-64", dict(BASE, capabilities=caps))
     with served(s.path, ["-o", "ro"]) as d:
+        with open(d.path("snapshot.json")) as f:
+            assert json.load(f)["capabilities"] == caps
         check_reads(d.mnt, s.spec)
+    s = Snap("caps-empty", dict(BASE, capabilities=["mapped-ram", ""]))
+    # 0x07, machine name (be32-counted), subsection 0x05 with its counted
+    # name and be32 version, be32 count, then the counted capabilities.
+    at = (8 + 1 + 4 + len("pc-i440fx-10.0") + 1 + 1 + len("configuration/capabilities") +
+          4 + 4 + 1 + len("mapped-ram"))
+    refused(s.path, at, "capability 1: empty or not printable")
     s = Snap("caps-65", dict(BASE, capabilities=caps + ["x-one-more"]))
     line = refused(s.path, None, "configuration lists 65 capabilities, at most 64")
     assert "offset 0x" in line
@@ -675,7 +685,7 @@ def truncated_checks(opts, tag):
             expect_errno(errno.EIO, lambda: os.fsync(fd), "%s: fsync" % tag)
             assert os.path.getsize(s.path) == cut, "%s: the snapshot grew to %d" % (
                 tag, os.path.getsize(s.path))
-            assert s.read(0, 2 * cut) == kept, "%s: the snapshot changed" % tag
+            assert s.read(0) == kept, "%s: the snapshot changed" % tag
             assert os.pread(fd, PS, (CUT_PAGE - 6) * PS) == \
                 want[(CUT_PAGE - 6) * PS:(CUT_PAGE - 5) * PS]
             assert d.alive(), "%s: the daemon died" % tag
@@ -689,6 +699,21 @@ def truncated_checks(opts, tag):
 
 def test_7_truncated_snapshot_copied_reads():
     truncated_checks([], "copy")
+
+
+def test_7_truncated_snapshot_daemonized():
+    """The same through the detached daemon mount.mramfs normally starts."""
+    s = Snap("cut-daemon", SPEC7)
+    want = expected_block(SPEC7["blocks"][0])
+    with mounted(s.path) as mnt:
+        pid = daemon_pid(mnt)
+        with open(os.path.join(mnt, "ram/pc.ram"), "r+b", buffering=0) as f:
+            os.truncate(s.path, s.block(0)["pages_offset"] + CUT_PAGE * PS)
+            expect_errno(errno.EIO, lambda: os.pread(f.fileno(), PS, 1035 * PS),
+                         "read past the end")
+            expect_errno(errno.EIO, lambda: os.pwrite(f.fileno(), b"x", 0), "write")
+            assert os.pread(f.fileno(), PS, 1024 * PS) == want[1024 * PS:1025 * PS]
+        assert pid and daemon_pid(mnt) == pid, "the daemon died"
 
 
 def test_7_truncated_snapshot_spliced_reads():
