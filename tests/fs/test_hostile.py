@@ -392,6 +392,16 @@ def test_3_used_length_not_a_page_multiple_is_refused():
             "used_length 0xff800 is not a multiple of the page size 0x1000")
 
 
+def test_3_header_version_and_page_size_out_of_range_are_refused():
+    s = Snap("header-fields")
+    s.be32(s.hdr(1) + HDR_VERSION, 2)
+    refused(s.path, s.hdr(1), 'ram block "pc.bios"', "mapped-ram header version 2, expected 1")
+    s.be32(s.hdr(1) + HDR_VERSION, 1)
+    s.be64(s.hdr(1) + HDR_PAGE_SIZE, 0xffffffffffff1000)
+    refused(s.path, s.hdr(1) + HDR_PAGE_SIZE, 'ram block "pc.bios"',
+            "page size 0xffffffffffff1000, expected a power of two from 1 KiB to 64 KiB")
+
+
 # ---------------------------------------------------------------------------
 # 4. Bitmap past the end of the file
 
