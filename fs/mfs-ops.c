@@ -83,7 +83,7 @@ mfs_init(void *userdata, struct fuse_conn_info *conn)
 
     conn->max_write = fs->opts.max_read;
     conn->max_readahead = fs->opts.max_read;
-    /* Copying replies (pread into libfuse's buffer, then writev) measured
+    /* Copying replies (pread into a buffer, then writev) measured
      * faster than splicing them from the snapshot on a cold cache and equal
      * on a warm one (bench/read-throughput), so splice is opt-in. */
     if (fs->opts.splice)
