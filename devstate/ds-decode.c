@@ -176,15 +176,36 @@ on_leave(void *ud, guint64 end, guint depth, GError **err)
 }
 
 json_object *
+ds_undecoded_section(const MrSection *s, const char *reason)
+{
+    json_object *dev = mr_section_json(s);
+
+    json_object_object_add(dev, "decoded", json_object_new_boolean(FALSE));
+    json_object_object_add(dev, "reason", json_object_new_string(reason));
+    return dev;
+}
+
+json_object *
 ds_decode_section(MrFile *f, MrSection *s, GError **err)
 {
     static const MrDevVisitor visitor = { on_leaf, on_enter, on_leave };
     g_autofree guint8 *bytes = NULL;
-    json_object *dev = mr_section_json(s), *fields = json_object_new_object();
+    json_object *dev, *fields;
     Decoder d = { .s = s };
-    Frame root = { .node = dev, .fields = fields, .offset = s->body_offset };
+    Frame root;
     MrCursor c;
     gboolean ok;
+
+    if (s->end_offset - s->offset > DS_DECODE_MAX_SECTION) {
+        g_autofree char *why = g_strdup_printf(
+            "the section has %" G_GINT64_MODIFIER "u bytes, more than the "
+            "%u MiB that are decoded", s->end_offset - s->offset,
+            DS_DECODE_MAX_SECTION >> 20);
+        return ds_undecoded_section(s, why);
+    }
+    dev = mr_section_json(s);
+    fields = json_object_new_object();
+    root = (Frame){ .node = dev, .fields = fields, .offset = s->body_offset };
 
     if (s->desc == NULL) {
         /* No vmdesc: the bytes are all there is (FORMAT.md §8.2). */

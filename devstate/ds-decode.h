@@ -16,6 +16,15 @@
  *  "fields", "subsections"}; a name that repeats (an uncompressed array) is
  *  a list of those. */
 json_object *ds_decode_section(MrFile *f, MrSection *s, GError **err);
+/* A section is read whole and each leaf becomes a JSON value (buffers as
+ * hex digits, twice their size).  A hostile vmdesc can describe a section
+ * of many GiB, which a sparse file holds for nothing: a larger section is
+ * not read; its object has "decoded": false and a "reason".  QEMU's device
+ * sections are KiBs (a PCIe configuration space is 4 KiB). */
+#define DS_DECODE_MAX_SECTION (16u * 1024 * 1024)
+/* The same undecoded object, with `reason`, for callers that must skip a
+ * section (mfs-tree.c: a budget for all of them). */
+json_object *ds_undecoded_section(const MrSection *s, const char *reason);
 
 /* A leaf's value from its bytes: numbers for integer types, booleans,
  * null for nullptr, lists for pci irq state, hex strings otherwise (also

@@ -3,7 +3,8 @@
  * Every failure is a GError in the MR_ERROR domain whose message names the
  * snapshot file, the file offset and what was expected there, in the style of
  * QEMU's migration errors.  The FUSE layer maps the codes to errno in one
- * place; nothing in format/ knows about errno beyond MR_ERROR_IO.
+ * place; nothing in format/ knows about errno beyond MR_ERROR_IO and
+ * MR_ERROR_NOSPACE.
  */
 #ifndef MR_ERROR_H
 #define MR_ERROR_H
@@ -19,6 +20,8 @@ typedef enum {
     MR_ERROR_UNSUPPORTED, /* valid for QEMU perhaps, but not something we decode */
     MR_ERROR_RANGE,       /* a request outside a block or a writable range */
     MR_ERROR_READONLY,    /* a write to a file opened read-only */
+    MR_ERROR_NOSPACE,     /* a write found the file system full (or the
+                           * quota used up): nothing else is wrong */
 } MrErrorCode;
 
 GQuark mr_error_quark(void);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -30,6 +31,7 @@ struct MrUpdater {
     gboolean failed;      /* a commit failed: the file is suspect */
     char *fail_message;
     guint64 pages_added;
+    gint truncated;       /* the file was seen shorter than at open */
 };
 
 MrUpdater *
@@ -77,8 +79,34 @@ mr_updater_pages_added(const MrUpdater *u)
 static gboolean
 io_error(MrUpdater *u, GError **err, guint64 at, const char *what, int e)
 {
-    mr_set_error(err, MR_ERROR_IO, u->f->path, at, "%s: %s", what,
-                 g_strerror(e));
+    /* A full file system is the writer's to know: it can make room. */
+    mr_set_error(err, e == ENOSPC || e == EDQUOT ? MR_ERROR_NOSPACE : MR_ERROR_IO,
+                 u->f->path, at, "%s: %s", what, g_strerror(e));
+    return FALSE;
+}
+
+/* Someone else truncated the file under us: it never changes size by our
+ * hand (FORMAT.md §12).  Writing on would extend it again with holes and
+ * set bitmap bits over a stream that is gone, so once it has been seen
+ * shorter than at open, every write and commit fails.  Checked before
+ * each write and each commit; a truncation racing with the pwrite itself
+ * is not caught. */
+static gboolean
+check_length(MrUpdater *u, GError **err)
+{
+    struct stat st;
+
+    if (fstat(u->f->fd, &st) != 0)
+        return io_error(u, err, MR_NO_OFFSET, "fstat", errno);
+    if ((guint64)st.st_size < u->f->file_size)
+        g_atomic_int_set(&u->truncated, 1);
+    else if (!g_atomic_int_get(&u->truncated))
+        return TRUE;
+    mr_set_error(err, MR_ERROR_TRUNCATED, u->f->path, (guint64)st.st_size,
+                 "the file was truncated while open for writing (0x%"
+                 G_GINT64_MODIFIER "x bytes, 0x%" G_GINT64_MODIFIER "x when "
+                 "opened): refusing to write", (guint64)st.st_size,
+                 u->f->file_size);
     return FALSE;
 }
 
@@ -146,7 +174,7 @@ write_bitmap_word(MrUpdater *u, MrRamBlock *b, guint64 word, GError **err)
 static gboolean
 run_commit(MrUpdater *u, GArray *batch, gboolean durable, GError **err)
 {
-    if (!datasync(u, err))
+    if (!datasync(u, err) || !check_length(u, err))
         return FALSE;
     for (guint i = 0; i < batch->len; i++) {
         DirtyWord *d = &g_array_index(batch, DirtyWord, i);
@@ -226,7 +254,8 @@ mr_section_write(MrUpdater *u, const MrSection *s, guint64 offset,
                      len, s->body_offset, s->body_offset + s->body_size);
         return FALSE;
     }
-    return pwritev_all(u, &iov, 1, offset, err) && commit(u, NULL, 0, TRUE, err);
+    return check_length(u, err) && pwritev_all(u, &iov, 1, offset, err) &&
+           commit(u, NULL, 0, TRUE, err);
 }
 
 gboolean
@@ -357,6 +386,8 @@ mr_block_write(MrUpdater *u, MrRamBlock *b, const void *buf, guint64 offset,
     }
     if (len == 0)
         return TRUE;
+    if (!check_length(u, err))
+        return FALSE;
     first = offset / b->page_size;
     last = (offset + len - 1) / b->page_size;
     all_present = mr_bitmap_count_range(b->bitmap, first, last + 1) == last - first + 1;

@@ -52,6 +52,9 @@ mfs_errno_from_error(const GError *err, const char *op)
         case MR_ERROR_READONLY:
             e = EROFS;
             break;
+        case MR_ERROR_NOSPACE:
+            e = ENOSPC;
+            break;
         }
     }
     mfs_log(LOG_ERR, "%s: %s (%s)", op, err->message, g_strerror(e));

@@ -28,6 +28,7 @@ typedef struct {
     struct stat file_st; /* the snapshot's stat at mount: times, owner */
     guint8 *zeros;       /* max_read bytes of zeros for absent pages */
     MrUpdater *updater;  /* NULL on a read-only mount */
+    gint truncation_logged; /* the snapshot was seen shorter (mfs-ops.c) */
     GMutex doc_lock;     /* one Super I/O document applied at a time */
 } MfsFs;
 

@@ -1,8 +1,8 @@
 /* The FUSE low-level handlers (libfuse 3.14).  Every handler ends in exactly
  * one fuse_reply_*; helpers return -errno.  The tree never changes after
- * mount, so lookups take no lock; block reads go straight from the
- * snapshot's descriptor to the kernel (fuse_reply_data with fd buffers, so
- * libfuse can splice) and only absent pages are served from memory. */
+ * mount, so lookups take no lock; block reads are preads into the reply
+ * (or, with -o splice, fd buffers libfuse splices from the snapshot), and
+ * fail with EIO where the snapshot no longer reaches. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,7 +83,7 @@ mfs_init(void *userdata, struct fuse_conn_info *conn)
 
     conn->max_write = fs->opts.max_read;
     conn->max_readahead = fs->opts.max_read;
-    /* Copying replies (pread into libfuse's buffer, then writev) measured
+    /* Copying replies (pread into a buffer, then writev) measured
      * faster than splicing them from the snapshot on a cold cache and equal
      * on a warm one (bench/read-throughput), so splice is opt-in. */
     if (fs->opts.splice)
@@ -233,22 +233,47 @@ mfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     fuse_reply_open(req, fi);
 }
 
-/* One buffer per run of pages: the snapshot's descriptor for present runs,
- * shared zeros for absent ones. */
-static void
-read_block(fuse_req_t req, const MfsFs *fs, const MrRamBlock *b, size_t size,
-           off_t off)
+/* The snapshot never changes size by our hand (FORMAT.md §12), but someone
+ * else may truncate it under the mount.  Slots past its end are gone: the
+ * read fails with EIO rather than a short reply, which the kernel takes for
+ * the end of the file (and then shrinks the file's size in its cache).
+ * Absent pages count too: the block is no longer in the file.  Said once
+ * per mount in the log. */
+static int
+check_in_file(MfsFs *fs, const MrRamBlock *b, guint64 end)
 {
-    guint64 pos = (guint64)off, end;
+    const MrFile *f = fs->tree->file;
+    struct stat st;
+
+    if (fstat(f->fd, &st) != 0) {
+        int e = errno;
+        mfs_log(LOG_ERR, "%s: fstat: %s", f->path, g_strerror(e));
+        return e;
+    }
+    if ((guint64)st.st_size >= b->pages_offset + end)
+        return 0;
+    if (g_atomic_int_compare_and_exchange(&fs->truncation_logged, 0, 1))
+        mfs_log(LOG_ERR, "%s: offset 0x%" G_GINT64_MODIFIER "x: the snapshot "
+                "was truncated to 0x%" G_GINT64_MODIFIER "x bytes while mounted "
+                "(it had 0x%" G_GINT64_MODIFIER "x): reads past its end fail "
+                "with EIO, writes fail", f->path, (guint64)st.st_size,
+                (guint64)st.st_size, f->file_size);
+    return EIO;
+}
+
+/* -o splice: one buffer per run of pages, the snapshot's descriptor for
+ * present runs and shared zeros for absent ones, so that libfuse can
+ * splice.  libfuse preads or splices them after we return and sends what
+ * it got, so a truncation racing with this read can still come out short;
+ * check_in_file() has made that a narrow window. */
+static void
+reply_spliced(fuse_req_t req, const MfsFs *fs, const MrRamBlock *b,
+              guint64 pos, guint64 end)
+{
     struct fuse_bufvec *bv;
     size_t nbufs = 0, cap;
     g_autoptr(GError) err = NULL;
 
-    if (pos >= b->used_length) {
-        fuse_reply_buf(req, NULL, 0);
-        return;
-    }
-    end = pos + MIN((guint64)size, b->used_length - pos);
     cap = (size_t)((end - pos) / b->page_size + 2);
     bv = g_malloc0(sizeof(*bv) + cap * sizeof(struct fuse_buf));
     while (pos < end) {
@@ -276,6 +301,44 @@ read_block(fuse_req_t req, const MfsFs *fs, const MrRamBlock *b, size_t size,
     else
         fuse_reply_data(req, bv, 0);
     g_free(bv);
+}
+
+/* The default: the pages are read here (one pread per run of present
+ * pages, as libfuse would) into the reply, so that a read cut short by a
+ * truncation is an error (EIO), never a short reply. */
+static void
+reply_copied(fuse_req_t req, const MfsFs *fs, const MrRamBlock *b,
+             guint64 pos, guint64 end)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree guint8 *buf = g_malloc(end - pos);
+
+    if (!mr_block_read(fs->tree->file, b, buf, pos, (gsize)(end - pos), &err))
+        fuse_reply_err(req, mfs_errno_from_error(err, "read"));
+    else
+        fuse_reply_buf(req, (const char *)buf, (size_t)(end - pos));
+}
+
+static void
+read_block(fuse_req_t req, MfsFs *fs, const MrRamBlock *b, size_t size,
+           off_t off)
+{
+    guint64 pos = (guint64)off, end;
+    int e;
+
+    if (pos >= b->used_length) {
+        fuse_reply_buf(req, NULL, 0);
+        return;
+    }
+    end = pos + MIN((guint64)size, b->used_length - pos);
+    if (b->stored && (e = check_in_file(fs, b, end)) != 0) {
+        fuse_reply_err(req, e);
+        return;
+    }
+    if (fs->opts.splice)
+        reply_spliced(req, fs, b, pos, end);
+    else
+        reply_copied(req, fs, b, pos, end);
 }
 
 static void

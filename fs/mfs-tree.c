@@ -101,6 +101,7 @@ typedef struct {
     MrRamBlock *block;
     GBytes *blob;
     GBytes *(*generate)(const MrFile *file);
+    gsize suffix_len; /* bytes of ".INSTANCE.json" ending a device's name */
 } Leaf;
 
 static Proto *
@@ -165,33 +166,77 @@ typedef struct {
     Leaf *leaf;
 } Entry;
 
+/* A component longer than `max` bytes keeps its first bytes, never half
+ * of a "%XX" escape, and ends in "%~" and the first 32 hex digits of the
+ * SHA-256 of the whole component.  Escaping never makes "%~", so the
+ * result is no other escaped name; two long names that end up alike would
+ * need a 128-bit SHA-256 prefix collision (and are refused, not merged). */
+static char *
+fit_component(const char *s, gsize len, gsize max)
+{
+    gsize keep = max - 2 - MFS_NAME_HASH_DIGITS;
+    g_autofree char *sum = NULL;
+
+    if (len <= max)
+        return g_strndup(s, len);
+    /* Every '%' of an escaped name starts a three-byte escape. */
+    if (s[keep - 1] == '%')
+        keep -= 1;
+    else if (s[keep - 2] == '%')
+        keep -= 2;
+    sum = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)s, len);
+    return g_strdup_printf("%.*s%%~%.*s", (int)keep, s, MFS_NAME_HASH_DIGITS, sum);
+}
+
+/* The directory entry of a proto file: its escaped component cut to fit,
+ * then a device's ".INSTANCE.json" and, when a directory has the same
+ * path, MFS_FILE_SUFFIX. */
+static char *
+file_entry_name(const char *key, const Leaf *leaf, gboolean dir_too)
+{
+    gsize len = strlen(key), base = len - leaf->suffix_len;
+    const char *tail = dir_too ? MFS_FILE_SUFFIX : "";
+    g_autofree char *fitted = fit_component(key, base, MFS_NAME_MAX -
+                                            leaf->suffix_len - strlen(tail));
+
+    return g_strconcat(fitted, key + base, tail, NULL);
+}
+
 static gint
 compare_entries(gconstpointer a, gconstpointer b)
 {
     return strcmp(((const Entry *)a)->name, ((const Entry *)b)->name);
 }
 
-static void
-proto_build(MfsTree *t, Proto *p, MfsNode *dir)
+static gboolean
+proto_build(MfsTree *t, Proto *p, MfsNode *dir, GError **err)
 {
     g_autoptr(GArray) entries = g_array_new(FALSE, TRUE, sizeof(Entry));
     GHashTableIter it;
     gpointer k, v;
+    gboolean ok = TRUE;
 
     g_hash_table_iter_init(&it, p->dirs);
     while (g_hash_table_iter_next(&it, &k, &v)) {
-        Entry e = { .name = g_strdup(k), .dir = v };
+        Entry e = { .name = fit_component(k, strlen(k), MFS_NAME_MAX), .dir = v };
         g_array_append_val(entries, e);
     }
     g_hash_table_iter_init(&it, p->files);
     while (g_hash_table_iter_next(&it, &k, &v)) {
         Entry e = { .leaf = v };
-        e.name = g_hash_table_contains(p->dirs, k)
-                     ? g_strconcat(k, MFS_FILE_SUFFIX, NULL) : g_strdup(k);
+        e.name = file_entry_name(k, v, g_hash_table_contains(p->dirs, k));
         g_array_append_val(entries, e);
     }
     g_array_sort(entries, compare_entries);
-    for (guint i = 0; i < entries->len; i++) {
+    for (guint i = 1; ok && i < entries->len; i++) {
+        const char *a = g_array_index(entries, Entry, i - 1).name;
+        if (g_str_equal(a, g_array_index(entries, Entry, i).name)) {
+            mr_set_error(err, MR_ERROR_UNSUPPORTED, t->file->path, MR_NO_OFFSET,
+                         "two long names shorten to the same \"%s\"", a);
+            ok = FALSE;
+        }
+    }
+    for (guint i = 0; ok && i < entries->len; i++) {
         Entry *e = &g_array_index(entries, Entry, i);
         MfsNode *n = node_new(e->dir ? MFS_NODE_DIR : e->leaf->kind, e->name);
 
@@ -207,10 +252,11 @@ proto_build(MfsTree *t, Proto *p, MfsNode *dir)
     /* Siblings are numbered before their children. */
     for (guint i = 0; i < entries->len; i++) {
         Entry *e = &g_array_index(entries, Entry, i);
-        if (e->dir)
-            proto_build(t, e->dir, g_ptr_array_index(dir->children, i));
+        if (ok && e->dir)
+            ok = proto_build(t, e->dir, g_ptr_array_index(dir->children, i), err);
         g_free(e->name);
     }
+    return ok;
 }
 
 GBytes *
@@ -246,26 +292,48 @@ add_blocks(Proto *ram, MrFile *file, GError **err)
     return TRUE;
 }
 
+/* The device files stay in memory for the life of the mount.  Each
+ * section is bounded (DS_DECODE_MAX_SECTION, MR_DEVWALK_MAX_STEPS), but a
+ * hostile vmdesc can describe thousands of them, each giving 10 MiB of
+ * JSON or more: past this much, later sections are shown undecoded.  As
+ * much as the vmdesc itself may take (mr-vmdesc.c); QEMU's come to about
+ * 1 MiB. */
+#define MFS_DEVICES_JSON_MAX (64u * 1024 * 1024)
+
 /* devices/IDSTR-PATH.INSTANCE.json, one per device section. */
 static gboolean
 add_devices(Proto *devices, MrFile *file, GError **err)
 {
+    guint64 total = 0;
+
     for (guint i = 0; i < file->devices->len; i++) {
         MrSection *s = g_ptr_array_index(file->devices, i);
         g_auto(GStrv) parts = mfs_block_path(s->idstr);
         guint n = g_strv_length(parts);
-        json_object *o = ds_decode_section(file, s, err);
+        json_object *o;
+        g_autofree char *suffix = NULL;
         Leaf *leaf;
         char *last;
 
+        if (total > MFS_DEVICES_JSON_MAX) {
+            g_autofree char *why = g_strdup_printf(
+                "not decoded: the device files before it already hold more "
+                "than %u MiB of JSON", MFS_DEVICES_JSON_MAX >> 20);
+            o = ds_undecoded_section(s, why);
+        } else {
+            o = ds_decode_section(file, s, err);
+        }
         if (o == NULL)
             return FALSE;
-        last = g_strdup_printf("%s.%u.json", parts[n - 1], s->instance_id);
+        suffix = g_strdup_printf(".%u.json", s->instance_id);
+        last = g_strconcat(parts[n - 1], suffix, NULL);
         g_free(parts[n - 1]);
         parts[n - 1] = last;
         leaf = g_new0(Leaf, 1);
+        leaf->suffix_len = strlen(suffix);
         leaf->kind = MFS_NODE_BLOB;
         leaf->blob = mfs_json_bytes(o);
+        total += g_bytes_get_size(leaf->blob);
         if (!proto_add(devices, parts, leaf)) {
             g_bytes_unref(leaf->blob);
             g_free(leaf);
@@ -357,7 +425,7 @@ mfs_tree_new(MrFile *file, GError **err)
     ok = add_blocks(ram, file, err) && add_devices(devices, file, err) &&
          add_superio(superio, file, err);
     if (ok)
-        proto_build(t, top, t->root);
+        ok = proto_build(t, top, t->root, err);
     proto_free(top);
     return ok ? g_steal_pointer(&t) : NULL;
 }

@@ -71,5 +71,11 @@ char **mfs_block_path(const char *idstr);
  * (blocks "a" and "a/b").  '%' followed by non-hex can never come out of
  * escaping, so the name cannot collide. */
 #define MFS_FILE_SUFFIX "%file"
+/* NAME_MAX: the kernel refuses a longer name before FUSE sees it.  An
+ * idstr has up to 255 bytes, three times that once '%' is escaped, so a
+ * longer directory entry is cut to fit and ends in "%~" and this many hex
+ * digits of the SHA-256 of its escaped component (mramfs(5)). */
+#define MFS_NAME_MAX 255
+#define MFS_NAME_HASH_DIGITS 32
 
 #endif

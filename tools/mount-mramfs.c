@@ -9,6 +9,7 @@
 
 #include "cli-common.h"
 #include "mfs-session.h"
+#include "mr-error.h"
 
 /* Exit codes beyond cli-common.h's (documented in mount.mramfs(8)). */
 enum {
@@ -260,6 +261,11 @@ main(int argc, char **argv)
         return MRAMFS_EXIT_OK;
     if (!mfs_session_run(f, &c.session, &err)) {
         fprintf(stderr, "mount.mramfs: %s\n", err->message);
+        /* Building the tree reads and judges the snapshot too (two blocks
+         * on one path, a device section that does not decode): that is
+         * the snapshot's fault, not the kernel's. */
+        if (err->domain == MR_ERROR)
+            return MRAMFS_EXIT_INVALID;
         return g_error_matches(err, MFS_SESSION_ERROR, MFS_SESSION_ERROR_LOCKED)
                    ? MOUNT_EXIT_LOCKED : MOUNT_EXIT_MOUNT;
     }
