@@ -85,7 +85,7 @@ mfs_init(void *userdata, struct fuse_conn_info *conn)
     conn->max_readahead = fs->opts.max_read;
     /* Copying replies (pread into a buffer, then writev) measured
      * faster than splicing them from the snapshot on a cold cache and equal
-     * on a warm one (bench/read-throughput), so splice is opt-in. */
+     * on a warm one (bench/run, rows 2 and 2c), so splice is opt-in. */
     if (fs->opts.splice)
         conn->want |= conn->capable & (FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
     else
