@@ -303,15 +303,40 @@ reply_spliced(fuse_req_t req, const MfsFs *fs, const MrRamBlock *b,
     g_free(bv);
 }
 
+/* One reply buffer of max_read bytes per libfuse worker thread, kept
+ * between requests: a fresh 1 MiB allocation per read cost a page fault per
+ * 4 KiB whenever glibc had given it back.  Worker threads come and go;
+ * GPrivate frees a thread's buffer when it exits. */
+typedef struct {
+    gsize size;
+    guint8 data[];
+} ReplyBuffer;
+
+static GPrivate reply_buffer = G_PRIVATE_INIT(g_free);
+
+static guint8 *
+thread_reply_buffer(const MfsFs *fs)
+{
+    ReplyBuffer *rb = g_private_get(&reply_buffer);
+
+    if (rb == NULL || rb->size < fs->opts.max_read) {
+        rb = g_malloc(sizeof(*rb) + fs->opts.max_read);
+        rb->size = fs->opts.max_read;
+        g_private_replace(&reply_buffer, rb);
+    }
+    return rb->data;
+}
+
 /* The default: the pages are read here (one pread per run of present
  * pages, as libfuse would) into the reply, so that a read cut short by a
- * truncation is an error (EIO), never a short reply. */
+ * truncation is an error (EIO), never a short reply.  mfs_read() caps
+ * end - pos at max_read. */
 static void
 reply_copied(fuse_req_t req, const MfsFs *fs, const MrRamBlock *b,
              guint64 pos, guint64 end)
 {
     g_autoptr(GError) err = NULL;
-    g_autofree guint8 *buf = g_malloc(end - pos);
+    guint8 *buf = thread_reply_buffer(fs);
 
     if (!mr_block_read(fs->tree->file, b, buf, pos, (gsize)(end - pos), &err))
         fuse_reply_err(req, mfs_errno_from_error(err, "read"));

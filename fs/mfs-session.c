@@ -57,12 +57,14 @@ lock_snapshot(MrFile *file, gboolean read_only, GError **err)
     return FALSE;
 }
 
-/* Without splice, libfuse answers a read of descriptor buffers (mfs-ops.c)
- * by copying into a page-aligned buffer it allocates and frees for every
- * reply.  With glibc's default thresholds a 1 MiB buffer is mmapped and
- * unmapped each time, and faulting its pages in took half of the daemon's
- * time on 1 MiB direct_io reads (bench/run, row 2d).  Raised thresholds
- * keep such a buffer in the thread's heap: a few MiB more RSS after reads. */
+/* With -o splice, libfuse answers a read of descriptor buffers
+ * (mfs-ops.c) it cannot splice by copying into a page-aligned buffer it
+ * allocates and frees for every reply.  With glibc's default thresholds a
+ * 1 MiB buffer is mmapped and unmapped each time, and faulting its pages
+ * in took half of the daemon's time on 1 MiB direct_io reads (bench/run,
+ * row 2d).  Raised thresholds keep such a buffer in the thread's heap: a
+ * few MiB more RSS after reads.  Copied replies have their own per-thread
+ * buffer. */
 static void
 keep_reply_buffers(unsigned max_read)
 {
