@@ -11,8 +11,9 @@
  * count its own pages: mincore() on a mapping of the range says which
  * pages are cached, and only those are touched (a read fault on a cached
  * page maps it without I/O); /proc/self/pagemap then gives their frames
- * and /proc/kpageflags their flags.  Needs root (frame numbers are hidden
- * from others). */
+ * and /proc/kpageflags their flags.  Needs root: frame numbers are hidden
+ * from others, and a hidden frame is an error, not a page left out.
+ * tests/bench/test_cached_folios.py checks it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -21,65 +22,95 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define PM_PRESENT (1ULL << 63)
 #define PM_PFN_MASK ((1ULL << 55) - 1)
 #define KPF_COMPOUND_HEAD (1ULL << 15)
 #define KPF_COMPOUND_TAIL (1ULL << 16)
+/* pagemap entries read per pread: 16 MiB of the range. */
+#define PM_CHUNK 4096
 
 static int
-read_u64(int fd, uint64_t index, uint64_t *out)
+fail(const char *what, const char *how)
 {
-    ssize_t n = pread(fd, out, sizeof(*out), (off_t)(index * sizeof(*out)));
+    fprintf(stderr, "cached-folios: %s: %s\n", what, how);
+    return 1;
+}
 
-    return n == (ssize_t)sizeof(*out) ? 0 : -1;
+static int
+parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+
+    errno = 0;
+    *out = strtoull(s, &end, 0);
+    return errno == 0 && end != s && *end == '\0' && s[0] != '-' ? 0 : -1;
 }
 
 int
 main(int argc, char **argv)
 {
-    if (argc != 4) {
+    uint64_t psz = (uint64_t)sysconf(_SC_PAGESIZE), off, len;
+
+    if (argc != 4 || parse_u64(argv[2], &off) != 0 || parse_u64(argv[3], &len) != 0) {
         fprintf(stderr, "usage: cached-folios FILE OFFSET LENGTH\n");
         return 2;
     }
-    long psz = sysconf(_SC_PAGESIZE);
-    uint64_t off = strtoull(argv[2], NULL, 0), len = strtoull(argv[3], NULL, 0);
-    if (off % (uint64_t)psz != 0 || len == 0) {
-        fprintf(stderr, "cached-folios: OFFSET must be page-aligned, LENGTH > 0\n");
+    if (off % psz != 0 || len == 0) {
+        fprintf(stderr, "cached-folios: OFFSET must be a multiple of %" PRIu64
+                ", LENGTH more than 0\n", psz);
         return 2;
     }
     int fd = open(argv[1], O_RDONLY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0)
+        return fail(argv[1], strerror(errno));
+    /* A page past the end would fault with SIGBUS, not read as uncached. */
+    if (off > (uint64_t)st.st_size || len > (uint64_t)st.st_size - off)
+        return fail(argv[1], "range past the end of the file");
     int pm = open("/proc/self/pagemap", O_RDONLY);
+    if (pm < 0)
+        return fail("/proc/self/pagemap", strerror(errno));
     int kf = open("/proc/kpageflags", O_RDONLY);
-    if (fd < 0 || pm < 0 || kf < 0) {
-        fprintf(stderr, "cached-folios: %s: %s\n",
-                fd < 0 ? argv[1] : "/proc/self/pagemap or /proc/kpageflags",
-                strerror(errno));
-        return 1;
-    }
-    uint8_t *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, (off_t)off);
-    uint64_t npages = (len + (uint64_t)psz - 1) / (uint64_t)psz;
-    unsigned char *in_core = malloc(npages);
-    if (map == MAP_FAILED || in_core == NULL || mincore(map, len, in_core) != 0) {
-        fprintf(stderr, "cached-folios: %s: mmap/mincore: %s\n", argv[1], strerror(errno));
-        return 1;
-    }
-    uint64_t cached = 0, large = 0;
-    for (uint64_t i = 0; i < npages; i++) {
-        uint64_t e, flags;
+    if (kf < 0)
+        return fail("/proc/kpageflags", strerror(errno));
 
-        if (!(in_core[i] & 1))
-            continue;
-        (void)*(volatile uint8_t *)(map + i * (uint64_t)psz);
-        if (read_u64(pm, (uintptr_t)map / (uint64_t)psz + i, &e) != 0 ||
-            !(e & PM_PRESENT) || (e & PM_PFN_MASK) == 0)
-            continue;
-        if (read_u64(kf, e & PM_PFN_MASK, &flags) != 0)
-            continue;
-        cached++;
-        if (flags & (KPF_COMPOUND_HEAD | KPF_COMPOUND_TAIL))
-            large++;
+    uint8_t *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, (off_t)off);
+    if (map == MAP_FAILED)
+        return fail(argv[1], strerror(errno));
+    uint64_t npages = (len + psz - 1) / psz;
+    unsigned char *in_core = malloc(npages);
+    if (in_core == NULL || mincore(map, len, in_core) != 0)
+        return fail(argv[1], in_core ? strerror(errno) : "out of memory");
+
+    static uint64_t entries[PM_CHUNK];
+    uint64_t cached = 0, large = 0;
+    for (uint64_t first = 0; first < npages; first += PM_CHUNK) {
+        uint64_t n = npages - first < PM_CHUNK ? npages - first : PM_CHUNK;
+
+        for (uint64_t i = first; i < first + n; i++)
+            if (in_core[i] & 1)
+                (void)*(volatile uint8_t *)(map + i * psz);
+        off_t at = (off_t)(((uintptr_t)map / psz + first) * sizeof(entries[0]));
+        if (pread(pm, entries, n * sizeof(entries[0]), at) != (ssize_t)(n * sizeof(entries[0])))
+            return fail("/proc/self/pagemap", "short read");
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t e = entries[i], flags;
+
+            /* Evicted again since the touch: not counted. */
+            if (!(in_core[first + i] & 1) || !(e & PM_PRESENT))
+                continue;
+            if ((e & PM_PFN_MASK) == 0)
+                return fail("/proc/self/pagemap", "frame numbers hidden (run as root)");
+            if (pread(kf, &flags, sizeof(flags), (off_t)((e & PM_PFN_MASK) * sizeof(flags))) !=
+                (ssize_t)sizeof(flags))
+                return fail("/proc/kpageflags", "short read");
+            cached++;
+            if (flags & (KPF_COMPOUND_HEAD | KPF_COMPOUND_TAIL))
+                large++;
+        }
     }
     printf("%.0f %" PRIu64 "\n", cached ? 100.0 * (double)large / (double)cached : 0.0,
            cached);

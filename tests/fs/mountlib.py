@@ -103,6 +103,20 @@ def mounted(snapshot, options=(), mnt=None):
             os.rmdir(mnt)
 
 
+@contextlib.contextmanager
+def tmpfs(parent, options):
+    """Mounts a tmpfs with these options (a size=, huge=...) in a new
+    directory under parent and yields it; unmounts and removes it after."""
+    d = tempfile.mkdtemp(prefix="tmpfs-", dir=parent)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", d],
+                   check=True, timeout=30)
+    try:
+        yield d
+    finally:
+        subprocess.run(["umount", "-l", d], timeout=30)
+        os.rmdir(d)
+
+
 def pattern_page(name, page, page_size=4096):
     """The bytes mr-synth writes into present page `page` of block `name`."""
     unit = ("%s:%d;" % (name, page)).encode()
@@ -189,6 +203,14 @@ def valgrind_reports(logdir):
             with open(os.path.join(logdir, name)) as f:
                 out.append((name, f.read()))
     return out
+
+
+def run_module(namespace, only=None):
+    """run_tests() on the test_* functions of a test module's globals(), in
+    name order; only: run those whose name contains it."""
+    cases = [v for k, v in sorted(namespace.items())
+             if k.startswith("test_") and callable(v)]
+    return run_tests(cases, [only] if only else [])
 
 
 def run_tests(cases, argv):

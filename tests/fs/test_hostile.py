@@ -38,8 +38,8 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mountlib import (Tools, daemon_pid, expected_block, info_json, is_mounted,  # noqa: E402
-                      mounted, pattern_page, read_block, run_tests, synth,
-                      unmount, wait_until)
+                      mounted, pattern_page, read_block, run_module, synth,
+                      tmpfs, unmount, wait_until)
 
 PS = 4096
 TMP = None
@@ -842,22 +842,10 @@ def test_8_rewritten_in_place_reads_the_new_bytes_at_the_old_offsets():
 # ---------------------------------------------------------------------------
 # 9. A full file system under the snapshot
 
-@contextlib.contextmanager
-def small_tmpfs(size):
-    d = tempfile.mkdtemp(prefix="full-", dir=TMP)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%d" % size, "tmpfs", d],
-                   check=True, timeout=30)
-    try:
-        yield d
-    finally:
-        subprocess.run(["umount", "-l", d], timeout=30)
-        os.rmdir(d)
-
-
 def test_9_full_file_system_gives_enospc_and_a_clean_snapshot():
     spec = {"blocks": [{"name": "pc.ram", "size": 32 << 20, "present": [[0, 4], [100, 4]]}]}
     rnd = random.Random(9)
-    with small_tmpfs(1 << 20) as fsdir:
+    with tmpfs(TMP, "size=%d" % (1 << 20)) as fsdir:
         path = os.path.join(fsdir, "full.mig")
         synth(spec, path)
         model = bytearray(expected_block(spec["blocks"][0]))
@@ -924,9 +912,7 @@ def main():
     CHECK = os.path.realpath(a.check)
     TMP = tempfile.mkdtemp(prefix="mramfs-hostile-")
     try:
-        cases = [v for k, v in sorted(globals().items())
-                 if k.startswith("test_") and callable(v)]
-        return run_tests(cases, [a.filter] if a.filter else [])
+        return run_module(globals(), a.filter)
     finally:
         shutil.rmtree(TMP, ignore_errors=True)
 

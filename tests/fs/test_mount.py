@@ -24,7 +24,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mountlib import (Tools, daemon_pid, expected_block, info_json, is_mounted,  # noqa: E402
                       mounted, pattern_page, present_pages, process_gone,
-                      run_tests, synth, unmount, wait_until)
+                      run_module, synth, unmount, wait_until)
 
 PS = 4096
 TMP = None
@@ -591,9 +591,7 @@ def main():
                                             os.path.realpath(a.synth))
     TMP = tempfile.mkdtemp(prefix="mramfs-test-")
     try:
-        cases = [v for k, v in sorted(globals().items())
-                 if k.startswith("test_") and callable(v)]
-        return run_tests(cases, [a.filter] if a.filter else [])
+        return run_module(globals(), a.filter)
     finally:
         shutil.rmtree(TMP, ignore_errors=True)
 
