@@ -49,6 +49,59 @@ parse_u64(const char *s, uint64_t *out)
     return errno == 0 && end != s && *end == '\0' && s[0] != '-' ? 0 : -1;
 }
 
+/* Counts the cached pages of the mapped range, and those in large folios.
+ * Returns NULL, or what failed (*where says in which file). */
+static const char *
+count_range(const uint8_t *map, uint64_t len, uint64_t psz, int pm, int kf,
+            uint64_t *cached, uint64_t *large, const char **where)
+{
+    static uint64_t entries[PM_CHUNK];
+    uint64_t npages = (len + psz - 1) / psz;
+    unsigned char *in_core = malloc(npages);
+    const char *err = NULL;
+
+    *cached = *large = 0;
+    if (in_core == NULL)
+        return "out of memory";
+    if (mincore((void *)map, len, in_core) != 0) {
+        free(in_core);
+        return strerror(errno);
+    }
+    for (uint64_t first = 0; first < npages && err == NULL; first += PM_CHUNK) {
+        uint64_t n = npages - first < PM_CHUNK ? npages - first : PM_CHUNK;
+
+        for (uint64_t i = first; i < first + n; i++)
+            if (in_core[i] & 1)
+                (void)*(volatile const uint8_t *)(map + i * psz);
+        off_t at = (off_t)(((uintptr_t)map / psz + first) * sizeof(entries[0]));
+        if (pread(pm, entries, n * sizeof(entries[0]), at) != (ssize_t)(n * sizeof(entries[0]))) {
+            *where = "/proc/self/pagemap";
+            err = "short read";
+        }
+        for (uint64_t i = 0; i < n && err == NULL; i++) {
+            uint64_t e = entries[i], flags;
+
+            /* Evicted again since the touch: not counted. */
+            if (!(in_core[first + i] & 1) || !(e & PM_PRESENT))
+                continue;
+            if ((e & PM_PFN_MASK) == 0) {
+                *where = "/proc/self/pagemap";
+                err = "frame numbers hidden (run as root)";
+            } else if (pread(kf, &flags, sizeof(flags),
+                             (off_t)((e & PM_PFN_MASK) * sizeof(flags))) != (ssize_t)sizeof(flags)) {
+                *where = "/proc/kpageflags";
+                err = "short read";
+            } else {
+                ++*cached;
+                if (flags & (KPF_COMPOUND_HEAD | KPF_COMPOUND_TAIL))
+                    ++*large;
+            }
+        }
+    }
+    free(in_core);
+    return err;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -76,42 +129,16 @@ main(int argc, char **argv)
     int kf = open("/proc/kpageflags", O_RDONLY);
     if (kf < 0)
         return fail("/proc/kpageflags", strerror(errno));
-
     uint8_t *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, (off_t)off);
     if (map == MAP_FAILED)
         return fail(argv[1], strerror(errno));
-    uint64_t npages = (len + psz - 1) / psz;
-    unsigned char *in_core = malloc(npages);
-    if (in_core == NULL || mincore(map, len, in_core) != 0)
-        return fail(argv[1], in_core ? strerror(errno) : "out of memory");
 
-    static uint64_t entries[PM_CHUNK];
-    uint64_t cached = 0, large = 0;
-    for (uint64_t first = 0; first < npages; first += PM_CHUNK) {
-        uint64_t n = npages - first < PM_CHUNK ? npages - first : PM_CHUNK;
-
-        for (uint64_t i = first; i < first + n; i++)
-            if (in_core[i] & 1)
-                (void)*(volatile uint8_t *)(map + i * psz);
-        off_t at = (off_t)(((uintptr_t)map / psz + first) * sizeof(entries[0]));
-        if (pread(pm, entries, n * sizeof(entries[0]), at) != (ssize_t)(n * sizeof(entries[0])))
-            return fail("/proc/self/pagemap", "short read");
-        for (uint64_t i = 0; i < n; i++) {
-            uint64_t e = entries[i], flags;
-
-            /* Evicted again since the touch: not counted. */
-            if (!(in_core[first + i] & 1) || !(e & PM_PRESENT))
-                continue;
-            if ((e & PM_PFN_MASK) == 0)
-                return fail("/proc/self/pagemap", "frame numbers hidden (run as root)");
-            if (pread(kf, &flags, sizeof(flags), (off_t)((e & PM_PFN_MASK) * sizeof(flags))) !=
-                (ssize_t)sizeof(flags))
-                return fail("/proc/kpageflags", "short read");
-            cached++;
-            if (flags & (KPF_COMPOUND_HEAD | KPF_COMPOUND_TAIL))
-                large++;
-        }
-    }
+    uint64_t cached, large;
+    const char *where = argv[1];
+    const char *err = count_range(map, len, psz, pm, kf, &cached, &large, &where);
+    munmap(map, len);
+    if (err != NULL)
+        return fail(where, err);
     printf("%.0f %" PRIu64 "\n", cached ? 100.0 * (double)large / (double)cached : 0.0,
            cached);
     return 0;
