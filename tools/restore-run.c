@@ -419,6 +419,7 @@ restore_run(const RestoreOptions *o, RestoreResult *res, GError **err)
     g_autoptr(MrFile) f = NULL;
     g_autofree char *made = NULL, *mnt = NULL;
     g_auto(GStrv) args = NULL;
+    g_autoptr(GError) e = NULL;
     MrOpenOptions open = o->open;
     Children c = { 0 };
     sigset_t set, old;
@@ -449,8 +450,10 @@ restore_run(const RestoreOptions *o, RestoreResult *res, GError **err)
         return FALSE;
     }
     /* Refused now rather than by the mount's qemu-args file. */
-    args = mr_lazy_qemu_args(f, lazy, mnt, err);
+    args = mr_lazy_qemu_args(f, lazy, mnt, &e);
     if (args == NULL) {
+        set_error(err, RESTORE_ERROR_REFUSED, "%s (set TMPDIR to another "
+                  "directory)", e->message);
         rmdir(mnt);
         return FALSE;
     }

@@ -47,6 +47,7 @@ Needs root and /dev/fuse. Prints one line per check and ends with
 import argparse
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import os
 import random
@@ -328,7 +329,27 @@ def run_lazy(case, checks, workdir):
             checks.equal(vm.status(), "running", "the guest runs after cont")
     checks.equal(file_digest(snap.path), digest,
                  "the snapshot is unchanged (sha256 of its data extents)")
+    if case.name == "pc-stopped":
+        check_comma_mount(checks, snap, workdir)
     checks.note("case %s took %.1f s" % (case.name, time.monotonic() - t0))
+
+
+def check_comma_mount(checks, snap, workdir):
+    """A mount point QEMU's option syntax cannot carry: qemu-args fails to
+    read (EOPNOTSUPP) rather than read as empty, which would start a fresh
+    VM; lazy.mig is still there."""
+    mnt = os.path.join(workdir, "mnt,comma")
+    os.mkdir(mnt)
+    with mountlib.mounted(snap.path, ["-o", "ro"], mnt=mnt):
+        try:
+            with open(os.path.join(mnt, "restore", "qemu-args")) as f:
+                got = "read %r" % f.read()
+        except OSError as e:
+            got = e.errno
+        checks.equal(got, errno.EOPNOTSUPP, "qemu-args under a mount point "
+                     "with a comma fails with EOPNOTSUPP")
+        checks.equal(os.path.getsize(os.path.join(mnt, "restore", "lazy.mig")),
+                     os.path.getsize(snap.path), "lazy.mig is still served")
 
 
 # --------------------------------------------------------------------------
@@ -493,6 +514,29 @@ def run_tool(case, checks, workdir, tool):
             checks.ok("killed by signal 9" in r.stderr, "%s: says so" % what,
                       r.stderr[-500:])
         check_clean(checks, what, r, snap, tmp)
+
+    # mramfs-restore itself killed: QEMU and the daemon get SIGTERM (their
+    # parent-death signal), QEMU shuts down, the daemon unmounts; only the
+    # empty mount point stays.
+    r = Run(tool, snap, workdir, tmp)
+    wait_loaded(r.connect())
+    os.kill(r.proc.pid, signal.SIGKILL)
+    r.wait()
+    try:
+        mountlib.wait_until(lambda: all(mountlib.process_gone(p)
+                                        for p, _ in r.kids) and
+                            not our_mounts(snap.path), timeout=30,
+                            what="QEMU and the daemon to end")
+        ok = True
+    except AssertionError:
+        ok = False
+    checks.ok(ok, "mramfs-restore killed: QEMU and the daemon end, nothing "
+              "stays mounted", "mounts %s, processes %s" % (
+                  our_mounts(snap.path), [k for k in r.kids
+                                          if not mountlib.process_gone(k[0])]))
+    for d in os.listdir(tmp):
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.join(tmp, d))
 
     # Refusals: nothing is started or mounted.
     old = os.path.join(workdir, "qemu-8.2")
