@@ -17,11 +17,12 @@ refuse(GError **err, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 static void
 refuse(GError **err, const char *fmt, ...)
 {
+    g_autofree char *msg = NULL;
     va_list ap;
 
     va_start(ap, fmt);
-    g_set_error_literal(err, RESTORE_ERROR, RESTORE_ERROR_REFUSED,
-                        g_strdup_vprintf(fmt, ap));
+    msg = g_strdup_vprintf(fmt, ap);
+    g_set_error_literal(err, RESTORE_ERROR, RESTORE_ERROR_REFUSED, msg);
     va_end(ap);
 }
 

@@ -42,10 +42,12 @@ set_error(GError **err, RestoreErrorCode code, const char *fmt, ...)
 static void
 set_error(GError **err, RestoreErrorCode code, const char *fmt, ...)
 {
+    g_autofree char *msg = NULL;
     va_list ap;
 
     va_start(ap, fmt);
-    g_set_error_literal(err, RESTORE_ERROR, code, g_strdup_vprintf(fmt, ap));
+    msg = g_strdup_vprintf(fmt, ap);
+    g_set_error_literal(err, RESTORE_ERROR, code, msg);
     va_end(ap);
 }
 
