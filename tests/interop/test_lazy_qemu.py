@@ -47,7 +47,6 @@ Needs root and /dev/fuse. Prints one line per check and ends with
 import argparse
 import contextlib
 import dataclasses
-import errno
 import hashlib
 import os
 import random
@@ -329,27 +328,7 @@ def run_lazy(case, checks, workdir):
             checks.equal(vm.status(), "running", "the guest runs after cont")
     checks.equal(file_digest(snap.path), digest,
                  "the snapshot is unchanged (sha256 of its data extents)")
-    if case.name == "pc-stopped":
-        check_comma_mount(checks, snap, workdir)
     checks.note("case %s took %.1f s" % (case.name, time.monotonic() - t0))
-
-
-def check_comma_mount(checks, snap, workdir):
-    """A mount point QEMU's option syntax cannot carry: qemu-args fails to
-    read (EOPNOTSUPP) rather than read as empty, which would start a fresh
-    VM; lazy.mig is still there."""
-    mnt = os.path.join(workdir, "mnt,comma")
-    os.mkdir(mnt)
-    with mountlib.mounted(snap.path, ["-o", "ro"], mnt=mnt):
-        try:
-            with open(os.path.join(mnt, "restore", "qemu-args")) as f:
-                got = "read %r" % f.read()
-        except OSError as e:
-            got = e.errno
-        checks.equal(got, errno.EOPNOTSUPP, "qemu-args under a mount point "
-                     "with a comma fails with EOPNOTSUPP")
-        checks.equal(os.path.getsize(os.path.join(mnt, "restore", "lazy.mig")),
-                     os.path.getsize(snap.path), "lazy.mig is still served")
 
 
 # --------------------------------------------------------------------------
