@@ -104,9 +104,11 @@ is_mounted(const char *mnt)
     return FALSE;
 }
 
-/* The daemon child: never returns. */
+/* The daemon child: never returns.  It logs to syslog as a detached
+ * mount.mramfs does (stderr with -v), so that the terminal is QEMU's. */
 static void G_GNUC_NORETURN
-serve_mount(MrFile *f, const char *mnt, pid_t parent, const sigset_t *old)
+serve_mount(MrFile *f, const char *mnt, pid_t parent, const sigset_t *old,
+            gboolean verbose)
 {
     MfsSessionOptions so = { 0 };
     g_autoptr(GError) err = NULL;
@@ -124,6 +126,8 @@ serve_mount(MrFile *f, const char *mnt, pid_t parent, const sigset_t *old)
         dup2(null, STDIN_FILENO);
         close(null);
     }
+    if (!verbose)
+        mfs_log_to_syslog();
     so.fs.read_only = TRUE;
     so.fs.max_read = DEFAULT_MAX_READ;
     so.mountpoint = mnt;
@@ -352,7 +356,7 @@ wait_daemon(Children *c)
 /* Forks the daemon and waits for its mount to appear. */
 static gboolean
 mount_snapshot(MrFile *f, const char *mnt, Children *c, const sigset_t *old,
-               GError **err)
+               gboolean verbose, GError **err)
 {
     gint64 deadline = g_get_monotonic_time() + MOUNT_WAIT_US;
     pid_t self = getpid();
@@ -364,7 +368,7 @@ mount_snapshot(MrFile *f, const char *mnt, Children *c, const sigset_t *old,
         return FALSE;
     }
     if (c->daemon == 0)
-        serve_mount(f, mnt, self, old);
+        serve_mount(f, mnt, self, old, verbose);
     while (!is_mounted(mnt)) {
         reap_children(c);
         if (c->daemon_done) {
@@ -466,7 +470,7 @@ restore_run(const RestoreOptions *o, RestoreResult *res, GError **err)
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGCHLD);
     sigprocmask(SIG_BLOCK, &set, &old);
-    ok = mount_snapshot(f, mnt, &c, &old, err) &&
+    ok = mount_snapshot(f, mnt, &c, &old, o->verbose, err) &&
          run_qemu(o, mnt, &c, &set, &old, res, err);
     if (c.qemu > 0 && !c.qemu_done) {
         /* Only if waiting failed: never leave it running on a mount that
