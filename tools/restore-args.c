@@ -11,20 +11,19 @@ G_DEFINE_QUARK(mramfs-restore-error-quark, restore_error)
 /* QEMU rounds the RAM size up to this (hw/core/machine.c). */
 #define RAM_SIZE_ALIGN 8192u
 
-static void
-refuse(GError **err, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-
-static void
-refuse(GError **err, const char *fmt, ...)
+void
+restore_set_error(GError **err, RestoreErrorCode code, const char *fmt, ...)
 {
     g_autofree char *msg = NULL;
     va_list ap;
 
     va_start(ap, fmt);
     msg = g_strdup_vprintf(fmt, ap);
-    g_set_error_literal(err, RESTORE_ERROR, RESTORE_ERROR_REFUSED, msg);
     va_end(ap);
+    g_set_error_literal(err, RESTORE_ERROR, code, msg);
 }
+
+#define refuse(err, ...) restore_set_error((err), RESTORE_ERROR_REFUSED, __VA_ARGS__)
 
 /* One size as QEMU's qemu_strtosz reads it: decimal digits, a fraction only
  * with a unit, a unit B/K/M/G/T/P/E in either case; no unit means MiB on

@@ -23,6 +23,9 @@ typedef enum {
     RESTORE_ERROR_QEMU,
 } RestoreErrorCode;
 
+void restore_set_error(GError **err, RestoreErrorCode code, const char *fmt,
+                       ...) G_GNUC_PRINTF(3, 4);
+
 /* The guest RAM size of a -m argument as QEMU takes it ("4G", "4096"
  * meaning MiB, "size=4G,slots=2,maxmem=8G", "1.5G"), rounded up to 8 KiB
  * as QEMU rounds it.  FALSE (REFUSED) for what QEMU would not take either.

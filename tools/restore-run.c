@@ -35,22 +35,6 @@
 #define DAEMON_WAIT_US (10 * G_USEC_PER_SEC)
 #define POLL_US (10 * 1000)
 
-static void
-set_error(GError **err, RestoreErrorCode code, const char *fmt, ...)
-    G_GNUC_PRINTF(3, 4);
-
-static void
-set_error(GError **err, RestoreErrorCode code, const char *fmt, ...)
-{
-    g_autofree char *msg = NULL;
-    va_list ap;
-
-    va_start(ap, fmt);
-    msg = g_strdup_vprintf(fmt, ap);
-    g_set_error_literal(err, RESTORE_ERROR, code, msg);
-    va_end(ap);
-}
-
 /* QEMU -version, to refuse one without mapped-ram before anything is
  * mounted. */
 static gboolean
@@ -65,13 +49,13 @@ check_qemu(const char *binary, GError **err)
     if (!g_spawn_sync(NULL, (char **)argv, NULL,
                       G_SPAWN_SEARCH_PATH | G_SPAWN_STDIN_FROM_DEV_NULL,
                       NULL, NULL, &out, &errout, &status, &e)) {
-        set_error(err, RESTORE_ERROR_QEMU, "cannot run %s: %s", binary,
-                  e->message);
+        restore_set_error(err, RESTORE_ERROR_QEMU, "cannot run %s: %s", binary,
+                          e->message);
         return FALSE;
     }
     if (!g_spawn_check_wait_status(status, NULL)) {
-        set_error(err, RESTORE_ERROR_QEMU, "%s -version failed: %s", binary,
-                  errout && *errout ? errout : "(no message)");
+        restore_set_error(err, RESTORE_ERROR_QEMU, "%s -version failed: %s",
+                          binary, errout && *errout ? errout : "(no message)");
         return FALSE;
     }
     if (!restore_parse_qemu_version(out, &major, &minor, err)) {
@@ -166,7 +150,8 @@ start_qemu(char **argv, pid_t parent, const sigset_t *old, GError **err)
     ssize_t n;
 
     if (pipe2(pipefd, O_CLOEXEC) < 0) {
-        set_error(err, RESTORE_ERROR_QEMU, "pipe: %s", g_strerror(errno));
+        restore_set_error(err, RESTORE_ERROR_QEMU, "pipe: %s",
+                          g_strerror(errno));
         return -1;
     }
     pid = fork();
@@ -174,7 +159,7 @@ start_qemu(char **argv, pid_t parent, const sigset_t *old, GError **err)
         e = errno;
         close(pipefd[0]);
         close(pipefd[1]);
-        set_error(err, RESTORE_ERROR_QEMU, "fork: %s", g_strerror(e));
+        restore_set_error(err, RESTORE_ERROR_QEMU, "fork: %s", g_strerror(e));
         return -1;
     }
     if (pid == 0) {
@@ -198,8 +183,8 @@ start_qemu(char **argv, pid_t parent, const sigset_t *old, GError **err)
     close(pipefd[0]);
     if (n == (ssize_t)sizeof(e)) {
         waitpid(pid, NULL, 0);
-        set_error(err, RESTORE_ERROR_QEMU, "cannot run %s: %s", argv[0],
-                  g_strerror(e));
+        restore_set_error(err, RESTORE_ERROR_QEMU, "cannot run %s: %s",
+                          argv[0], g_strerror(e));
         return -1;
     }
     return pid;
@@ -364,7 +349,8 @@ mount_snapshot(MrFile *f, const char *mnt, Children *c, const sigset_t *old,
     fflush(NULL);
     c->daemon = fork();
     if (c->daemon < 0) {
-        set_error(err, RESTORE_ERROR_MOUNT, "fork: %s", g_strerror(errno));
+        restore_set_error(err, RESTORE_ERROR_MOUNT, "fork: %s",
+                          g_strerror(errno));
         return FALSE;
     }
     if (c->daemon == 0)
@@ -374,13 +360,16 @@ mount_snapshot(MrFile *f, const char *mnt, Children *c, const sigset_t *old,
         if (c->daemon_done) {
             gboolean locked = WIFEXITED(c->daemon_status) &&
                               WEXITSTATUS(c->daemon_status) == 4;
-            set_error(err, locked ? RESTORE_ERROR_LOCKED : RESTORE_ERROR_MOUNT,
-                      "%s could not be mounted on %s (see above)", f->path, mnt);
+            restore_set_error(err, locked ? RESTORE_ERROR_LOCKED
+                                          : RESTORE_ERROR_MOUNT,
+                              "%s could not be mounted on %s (see above)",
+                              f->path, mnt);
             return FALSE;
         }
         if (g_get_monotonic_time() >= deadline) {
-            set_error(err, RESTORE_ERROR_MOUNT, "%s: no mount on %s after "
-                      "%d s", f->path, mnt, (int)(MOUNT_WAIT_US / G_USEC_PER_SEC));
+            restore_set_error(err, RESTORE_ERROR_MOUNT, "%s: no mount on %s "
+                              "after %d s", f->path, mnt,
+                              (int)(MOUNT_WAIT_US / G_USEC_PER_SEC));
             return FALSE;
         }
         g_usleep(POLL_US);
@@ -393,7 +382,8 @@ run_qemu(const RestoreOptions *o, const char *mnt, Children *c,
          const sigset_t *set, const sigset_t *old, RestoreResult *res,
          GError **err)
 {
-    g_autofree char *args_path = g_build_filename(mnt, "restore", "qemu-args", NULL);
+    g_autofree char *args_path = g_build_filename(mnt, "restore", "qemu-args",
+                                                  NULL);
     g_autofree char *args_text = NULL;
     g_auto(GStrv) argv = NULL;
     g_autoptr(GError) e = NULL;
@@ -401,7 +391,7 @@ run_qemu(const RestoreOptions *o, const char *mnt, Children *c,
     /* What the mount says, so that a user's `QEMU ... $(cat qemu-args)`
      * and mramfs-restore run the same command. */
     if (!g_file_get_contents(args_path, &args_text, NULL, &e)) {
-        set_error(err, RESTORE_ERROR_MOUNT, "%s", e->message);
+        restore_set_error(err, RESTORE_ERROR_MOUNT, "%s", e->message);
         return FALSE;
     }
     argv = qemu_command(o->qemu_argv, args_text);
@@ -449,8 +439,9 @@ restore_run(const RestoreOptions *o, RestoreResult *res, GError **err)
     /* Named as /proc/self/mountinfo and the daemon will name it. */
     mnt = made ? realpath(made, NULL) : NULL;
     if (mnt == NULL) {
-        set_error(err, RESTORE_ERROR_MOUNT, "cannot make a mount point in %s: "
-                  "%s", g_get_tmp_dir(), g_strerror(errno));
+        restore_set_error(err, RESTORE_ERROR_MOUNT, "cannot make a mount "
+                          "point in %s: %s", g_get_tmp_dir(),
+                          g_strerror(errno));
         if (made)
             rmdir(made);
         return FALSE;
@@ -458,8 +449,8 @@ restore_run(const RestoreOptions *o, RestoreResult *res, GError **err)
     /* Refused now rather than by the mount's qemu-args file. */
     args = mr_lazy_qemu_args(f, lazy, mnt, &e);
     if (args == NULL) {
-        set_error(err, RESTORE_ERROR_REFUSED, "%s (set TMPDIR to another "
-                  "directory)", e->message);
+        restore_set_error(err, RESTORE_ERROR_REFUSED, "%s (set TMPDIR to "
+                          "another directory)", e->message);
         rmdir(mnt);
         return FALSE;
     }
@@ -487,8 +478,8 @@ restore_run(const RestoreOptions *o, RestoreResult *res, GError **err)
                 g_strerror(errno));
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (ok && res->mount_died) {
-        set_error(err, RESTORE_ERROR_MOUNT, "the mount of %s ended while "
-                  "QEMU ran", f->path);
+        restore_set_error(err, RESTORE_ERROR_MOUNT, "the mount of %s ended "
+                          "while QEMU ran", f->path);
         return FALSE;
     }
     return ok;
