@@ -185,7 +185,6 @@ mfs_session_run(MrFile *file, const MfsSessionOptions *o, GError **err)
     if (!o->fs.read_only)
         fs.updater = mr_updater_new(file, o->fs.sync);
     g_mutex_init(&fs.doc_lock);
-    mfs_superio_init(&fs);
     args = build_args(file, o);
     se = fuse_session_new(&args, &mfs_ops, sizeof(mfs_ops), &fs);
     fuse_opt_free_args(&args);
@@ -217,10 +216,19 @@ mfs_session_run(MrFile *file, const MfsSessionOptions *o, GError **err)
         mfs_log_to_syslog();
     mfs_log(LOG_INFO, "%s mounted on %s (%s)", file->path, o->mountpoint,
             o->fs.read_only ? "read-only" : "read-write");
+    /* 0 after an unmount, the signal's number after SIGTERM and the like,
+     * -errno when the connection failed (aborted through fusectl, say):
+     * then the command fails too. */
     r = serve(se, o->single_thread);
-    if (r < 0)
-        mfs_log(LOG_ERR, "session loop failed: %s", g_strerror(-r));
-    ok = TRUE;
+    ok = r >= 0;
+    if (!ok) {
+        g_autofree char *msg = g_strdup_printf("%s: serving the mount failed: "
+                                               "%s", o->mountpoint, g_strerror(-r));
+        /* A detached daemon's caller is gone: only syslog hears it. */
+        if (!o->foreground)
+            mfs_log(LOG_ERR, "%s", msg);
+        g_set_error_literal(err, MFS_SESSION_ERROR, MFS_SESSION_ERROR_SERVE, msg);
+    }
 out_unmount:
     fuse_session_unmount(se);
 out_signals:
