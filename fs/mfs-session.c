@@ -198,7 +198,10 @@ mfs_session_run(MrFile *file, const MfsSessionOptions *o, GError **err)
                     "cannot install signal handlers");
         goto out_session;
     }
-    if (fuse_session_mount(se, o->mountpoint) != 0) {
+    /* fuse_daemonize() changes to "/" even in the foreground: libfuse
+     * unmounts at the end by the path it mounted, so that must be
+     * absolute. */
+    if (fuse_session_mount(se, mnt_abs ? mnt_abs : o->mountpoint) != 0) {
         g_set_error(err, MFS_SESSION_ERROR, MFS_SESSION_ERROR_MOUNT,
                     "%s: cannot mount (see above)", o->mountpoint);
         goto out_signals;
@@ -222,8 +225,12 @@ mfs_session_run(MrFile *file, const MfsSessionOptions *o, GError **err)
     r = serve(se, o->single_thread);
     ok = r >= 0;
     if (!ok) {
+        /* libfuse says -1 when it has logged why (a thread it could not
+         * start), else -errno. */
         g_autofree char *msg = g_strdup_printf("%s: serving the mount failed: "
-                                               "%s", o->mountpoint, g_strerror(-r));
+                                               "%s", o->mountpoint, r == -1
+                                               ? "libfuse's session loop failed "
+                                                 "(see above)" : g_strerror(-r));
         /* A detached daemon's caller is gone: only syslog hears it. */
         if (!o->foreground)
             mfs_log(LOG_ERR, "%s", msg);
