@@ -220,8 +220,9 @@ mfs_session_run(MrFile *file, const MfsSessionOptions *o, GError **err)
     mfs_log(LOG_INFO, "%s mounted on %s (%s)", file->path, o->mountpoint,
             o->fs.read_only ? "read-only" : "read-write");
     /* 0 after an unmount, the signal's number after SIGTERM and the like,
-     * -errno when the connection failed (aborted through fusectl, say):
-     * then the command fails too. */
+     * -errno (or -1) when the loop itself failed: then the command fails
+     * too.  A connection aborted through fusectl reads as ENODEV, which
+     * libfuse cannot tell from an unmount: 0, and the mount is left. */
     r = serve(se, o->single_thread);
     ok = r >= 0;
     if (!ok) {
