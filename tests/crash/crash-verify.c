@@ -174,6 +174,12 @@ crash_verifier_free(CrashVerifier *v)
 }
 
 guint
+crash_verifier_base_warnings(const CrashVerifier *v)
+{
+    return v->base_warnings->len;
+}
+
+guint
 crash_verifier_check_runs(const CrashVerifier *v)
 {
     return v->check_runs;
@@ -354,7 +360,7 @@ check_promise(CrashVerifier *v, const CrashWrite *w, guint idx, GPtrArray *out,
 /* Every check but mramfs-check's. */
 static gboolean
 check_contents(CrashVerifier *v, guint epoch, GHashTable *pages,
-               gboolean all_promises, const GArray *applied, GPtrArray *out,
+               guint64 since, const GArray *applied, GPtrArray *out,
                GError **err)
 {
     const CrashModel *m = v->m;
@@ -374,7 +380,7 @@ check_contents(CrashVerifier *v, guint epoch, GHashTable *pages,
         const CrashWrite *w = &g_array_index(m->writes, CrashWrite, i);
         if (w->promised >= ep->binding_until)
             continue;
-        if (!all_promises && !touches(pages, m, w))
+        if (w->promised < since && !touches(pages, m, w))
             continue;
         if (!check_promise(v, w, i, out, err))
             return FALSE;
@@ -403,7 +409,7 @@ known_warning(CrashVerifier *v, const char *w)
 /* mramfs-check, and --repair when it finds problems: the repaired file
  * must still pass the content checks.  The repair's writes are undone. */
 static gboolean
-check_tool(CrashVerifier *v, guint epoch, GHashTable *pages, gboolean all_promises,
+check_tool(CrashVerifier *v, guint epoch, GHashTable *pages, guint64 since,
            const GArray *applied, GPtrArray *out, GError **err)
 {
     CheckResult r = { 0 };
@@ -442,7 +448,7 @@ check_tool(CrashVerifier *v, guint epoch, GHashTable *pages, gboolean all_promis
         else if (ok) {
             /* The repair touched bitmaps only: what it breaks is new. */
             g_autoptr(GPtrArray) after = g_ptr_array_new_with_free_func(g_free);
-            ok = check_contents(v, epoch, pages, all_promises, applied, after, err);
+            ok = check_contents(v, epoch, pages, since, applied, after, err);
             for (guint i = 0; ok && i < after->len; i++)
                 if (!g_ptr_array_find_with_equal_func(out, g_ptr_array_index(after, i),
                                                       g_str_equal, NULL))
@@ -461,9 +467,9 @@ check_tool(CrashVerifier *v, guint epoch, GHashTable *pages, gboolean all_promis
 
 gboolean
 crash_verify_state(CrashVerifier *v, guint epoch, GHashTable *pages,
-                   gboolean all_promises, const GArray *applied_ops,
+                   guint64 since, const GArray *applied_ops,
                    GPtrArray *violations, GError **err)
 {
-    return check_contents(v, epoch, pages, all_promises, applied_ops, violations, err) &&
-           check_tool(v, epoch, pages, all_promises, applied_ops, violations, err);
+    return check_contents(v, epoch, pages, since, applied_ops, violations, err) &&
+           check_tool(v, epoch, pages, since, applied_ops, violations, err);
 }

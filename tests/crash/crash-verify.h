@@ -15,7 +15,9 @@
  *
  * Only the pages given are examined: the pages a state's ops touch, since
  * every other page is as in a state already checked (the epoch's base, or
- * the base snapshot).
+ * the previous epoch's base, or the base snapshot); and the promises on
+ * those pages, plus the promises that began to bind since the previous
+ * epoch's base was checked.
  */
 #ifndef CRASH_VERIFY_H
 #define CRASH_VERIFY_H
@@ -38,12 +40,15 @@ void crash_pages_touched(const CrashModel *m, GHashTable *pages, guint64 at,
 GHashTable *crash_page_set_new(void);
 
 /* Runs every check on the work file as it is; appends one line per
- * violation to violations.  all_promises: check every binding promise, not
- * only those on pages.  FALSE only if the checks could not run. */
+ * violation to violations.  Promises made at or after `since` are checked
+ * whole, wherever they are (CRASH_NEVER: none).  FALSE only if the checks
+ * could not run. */
 gboolean crash_verify_state(CrashVerifier *v, guint epoch, GHashTable *pages,
-                            gboolean all_promises, const GArray *applied_ops,
+                            guint64 since, const GArray *applied_ops,
                             GPtrArray *violations, GError **err);
 
+/* Warnings mramfs-check has about the base snapshot itself. */
+guint crash_verifier_base_warnings(const CrashVerifier *v);
 /* mramfs-check runs so far, and how many needed --repair. */
 guint crash_verifier_check_runs(const CrashVerifier *v);
 guint crash_verifier_repairs(const CrashVerifier *v);

@@ -65,6 +65,8 @@ def expect_clean(env, rec, **kw):
     opts.update(kw)
     r = crashlib.check(rec, **opts)
     env.totals.append((rec.name, r.checked, r.violations))
+    c.equal(r.report.get("base_warnings"), 0, "%s: mramfs-check has nothing to "
+            "say about the base snapshot" % rec.name)
     c.ok(r.status == 0 and r.checked > 0 and r.violations == 0,
          "%s: crash states: %d checked, %d violations (recorded in %.1f s)" % (
              rec.name, r.checked, r.violations, rec.seconds),
