@@ -37,9 +37,10 @@ sys.path.insert(0, os.path.join(HERE, "..", "interop"))
 import crashlib  # noqa: E402
 import qemu_harness as qh  # noqa: E402
 import test_interop as ti  # noqa: E402
+import test_write_qemu as twq  # noqa: E402
 import workloads as wl  # noqa: E402
 
-X86_LEGACY_HOLE = (0xa0000, 0x100000)
+X86_LEGACY_HOLE = twq.X86_LEGACY_HOLE
 FIXTURES = os.path.join(HERE, "regress")
 
 
@@ -203,7 +204,7 @@ def restores(env, snap, rec, result, blocks, holes=()):
                         nodefaults=snap.nodefaults, name="restore-crash") as vm:
             mm = vm.memory_map()
             for b in blocks:
-                for gpa, boff, n in _spans(mm, b, holes):
+                for gpa, boff, n in twq.qemu_spans(mm, b, holes):
                     got = vm.pmemsave(gpa, n)
                     want = tools.read_block(k["file"], b, boff, n)
                     d = ti.describe_difference(got, want, ("qemu", "mr-read-block"), gpa)
@@ -214,17 +215,6 @@ def restores(env, snap, rec, result, blocks, holes=()):
                                   time.monotonic() - t), "\n".join(errs[:5]))
         os.unlink(k["file"])
     c.ok(kept, "%s: %d crash states kept for QEMU" % (rec.name, len(kept)))
-
-
-def _spans(mm, block, holes):
-    out = []
-    for g, o, n in mm.ranges_of_block(block):
-        pieces = [(g, g + n)]
-        for a, z in holes:
-            pieces = [q for lo, hi in pieces for q in
-                      ((lo, min(hi, a)), (max(lo, z), hi)) if q[0] < q[1]]
-        out += [(lo, o + lo - g, hi - lo) for lo, hi in pieces]
-    return out
 
 
 def case_qemu_pc(env):
