@@ -320,6 +320,8 @@ report(Run *r, double seconds)
     json_object_object_add(o, "checked", json_object_new_int((int)r->checked));
     json_object_object_add(o, "violations", json_object_new_int((int)r->violations));
     json_object_object_add(o, "kinds", kinds);
+    json_object_object_add(o, "repairs",
+                           json_object_new_int((int)crash_verifier_repairs(r->v)));
     json_object_object_add(o, "base_warnings",
                            json_object_new_int((int)crash_verifier_base_warnings(r->v)));
     json_object_object_add(o, "epochs", json_object_new_int((int)r->m->epochs->len));
