@@ -405,5 +405,8 @@ main(int argc, char **argv)
     g_hash_table_unref(r.keep_at);
     g_ptr_array_unref(r.manifest);
     g_free(r.work_path);
+    g_free(o.base), g_free(o.trace), g_free(o.acks), g_free(o.final);
+    g_free(o.check), g_free(o.work), g_free(o.label), g_free(o.keep);
+    g_free(o.report), g_free(o.save_violations);
     return status;
 }
