@@ -58,7 +58,7 @@ lock_snapshot(MrFile *file, gboolean read_only, GError **err)
 }
 
 /* With -o splice, libfuse answers a read of descriptor buffers
- * (mfs-ops.c) it cannot splice by copying into a page-aligned buffer it
+ * (mfs-view-ram.c) it cannot splice by copying into a page-aligned buffer it
  * allocates and frees for every reply.  With glibc's default thresholds a
  * 1 MiB buffer is mmapped and unmapped each time, and faulting its pages
  * in took half of the daemon's time on 1 MiB direct_io reads (bench/run,

@@ -180,8 +180,8 @@ def escape_component(c):
 
 
 def device_path(idstr, instance):
-    """devices/ path of a section (fs/mfs-tree.c: the block path rule, the
-    last component + ".INSTANCE.json")."""
+    """devices/ path of a section (fs/mfs-view-devices.c: the block path
+    rule of fs/mfs-tree.c, the last component + ".INSTANCE.json")."""
     parts = [escape_component(c) for c in idstr.split("/") if c]
     if not parts:
         parts = ["%2F" * len(idstr)]
