@@ -25,6 +25,9 @@ typedef struct {
 struct MfsFs {
     MfsTree *tree;
     MfsOptions opts;
+    /* Where it is mounted, absolute (NULL if realpath failed): for files
+     * that name other files of the mount (restore/qemu-args). */
+    const char *mountpoint;
     struct stat file_st; /* the snapshot's stat at mount: times, owner, modes */
     guint8 *zeros;       /* max_read bytes of zeros for absent pages */
     MrUpdater *updater;  /* NULL on a read-only mount */

@@ -180,6 +180,7 @@ mfs_session_run(MrFile *file, const MfsSessionOptions *o, GError **err)
     if (tree == NULL)
         return FALSE;
     fs.tree = tree;
+    fs.mountpoint = mnt_abs;
     keep_reply_buffers(fs.opts.max_read);
     fs.zeros = g_malloc0(fs.opts.max_read);
     if (!o->fs.read_only)
