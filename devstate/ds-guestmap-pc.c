@@ -141,6 +141,9 @@ read_split(Pc *pc, GError **err)
                   "default rule against"));
         break;
     }
+    json_object_object_add(o, "source", json_object_new_string(
+        src == GM_SPLIT_DEFAULT ? "default" : src == GM_SPLIT_CMOS ? "cmos"
+                                                                   : "unknown"));
     pc->split_known = src != GM_SPLIT_UNKNOWN;
     if (pc->split_known) {
         json_object_object_add(o, "below_4g_mem_size", gm_hex(pc->split.below));

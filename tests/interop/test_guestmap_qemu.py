@@ -11,8 +11,10 @@ built from it against the restored VM:
             contiguous in both address spaces: system/memory_mapping.c
             guest_phys_block_add_section), equal the PT_LOAD list of QEMU's
             own dump-guest-memory (paging off; only its headers are read);
-  mtree     every range's RAM block and block offset equal the restored
-            VM's `info mtree -f` at the range's first and last byte;
+  mtree     every range's RAM block, block offset and kind (ram, rom)
+            equal the restored VM's `info mtree -f` all along it;
+  split     (pc, q35) what decided the RAM split: the default rule, or the
+            CMOS for a machine started with max-ram-below-4g;
   missing   nothing is missing (these boards are all mapped), every RAM
             block is either in a range or has a note saying why not;
   pmemsave  physmem equals QMP pmemsave over every mapped range, byte for
@@ -90,6 +92,7 @@ class Case:
     hmp: list = dataclasses.field(default_factory=list)
     blobs: bool = True
     dump: bool = True
+    split: str = None   # pc/q35: machine.split.source expected
 
 
 # i440fx: PAM0-6 at 0x59-0x5f, SMRAM at 0x72; q35 MCH: PAM at 0x90-0x96,
@@ -134,7 +137,7 @@ CASES = [
          X86, ["-M", "pc", "-m", "3584"]),
     Case("pc-max-ram-below-4g", "pc,max-ram-below-4g=2G -m 3G: a split "
          "only the CMOS records", X86,
-         ["-M", "pc,max-ram-below-4g=2G", "-m", "3G"]),
+         ["-M", "pc,max-ram-below-4g=2G", "-m", "3G"], split="cmos"),
     Case("q35-big", "q35, 5 GiB: 3 GiB above 4 GiB", X86,
          ["-M", "q35", "-m", "5G"]),
     Case("q35-2815M", "q35 just below the 2.75 GiB rule", X86,
@@ -296,17 +299,32 @@ def check_pmemsave(checks, vm, physmem, path, ranges, extents, rng):
 
 
 def check_mtree(checks, mm, ranges):
+    """Every flat range of `info mtree -f` under a map range is the same
+    RAM block at the same offset and of the same kind (ram, or rom for
+    read-only RAM), and covers it without gaps."""
     for r in ranges:
         bad = []
-        for at in (r["gpa"], r["gpa"] + r["length"] - 1):
-            hit = mm.gpa_to_block(at)
-            want = (r["block"], r["block_offset"] + at - r["gpa"])
-            if hit is None or hit[:2] != want:
-                bad.append("0x%x: map %s+0x%x, info mtree -f %s" % (
-                    at, want[0], want[1], hit[:2] if hit else "nothing"))
-        checks.ok(not bad, "info mtree -f maps 0x%x+0x%x to %s+0x%x" % (
-            r["gpa"], r["length"], r["block"], r["block_offset"]),
-            "\n".join(bad))
+        pos, end = r["gpa"], r["gpa"] + r["length"]
+        for fr in mm.view.ranges:
+            if fr.end < pos or fr.start >= end:
+                continue
+            block = qh.resolve_block_name(fr.region, mm.block_names)
+            a = max(pos, fr.start)
+            if a != pos:
+                bad.append("nothing at 0x%x-0x%x" % (pos, a - 1))
+            if block != r["block"] or fr.kind != r["kind"] or \
+                    fr.region_offset + (a - fr.start) != \
+                    r["block_offset"] + (a - r["gpa"]):
+                bad.append("0x%x: map %s %s+0x%x, mtree %s %s+0x%x" % (
+                    a, r["kind"], r["block"], r["block_offset"] + a - r["gpa"],
+                    fr.kind, block or fr.region,
+                    fr.region_offset + a - fr.start))
+            pos = min(end, fr.end + 1)
+        if pos != end:
+            bad.append("nothing at 0x%x-0x%x" % (pos, end - 1))
+        checks.ok(not bad, "info mtree -f: 0x%x+0x%x is %s %s+0x%x" % (
+            r["gpa"], r["length"], r["kind"], r["block"], r["block_offset"]),
+            "\n".join(bad[:8]))
 
 
 def run_case(case, args, checks, workdir):
@@ -338,6 +356,10 @@ def run_case(case, args, checks, workdir):
     doc = json.loads(res.stdout)
     ranges = doc["ranges"]
     checks.equal(doc["missing"], [], "nothing is missing from the map")
+    if case.binary == X86:
+        checks.equal(doc["machine"]["split"].get("source"),
+                     case.split or "default", "the RAM split comes from "
+                     "the %s" % (case.split or "default"))
     notes = doc["machine"].get("blocks", {})
     ref = qh.read_ram_layout(path)
     in_map = {r["block"] for r in ranges}
