@@ -494,6 +494,7 @@ gm_machine_pc(GmCtx *c, GError **err)
         gm_missing(c, NULL, "the whole guest-physical map", "the host bridge "
                    "0000:00:00.0 (%s) has no readable device section",
                    pc.q35 ? "mch" : "I440FX");
+        ok = TRUE;
         goto out;
     }
     if (!read_split(&pc, err))
