@@ -252,10 +252,13 @@ gm_render(const GmSpace *root, DsGuestMap *m)
         const Seg *s = &g_array_index(segs, Seg, i);
         guint64 end = s->end;
 
-        /* Pieces of one region cut apart by nothing are one range. */
+        /* Pieces of one region cut apart by nothing are one range; an
+         * unknown region seen through several windows is one entry. */
         while (i + 1 < segs->len &&
                g_array_index(segs, Seg, i + 1).start == end &&
-               same_path(s, &g_array_index(segs, Seg, i + 1)))
+               (same_path(s, &g_array_index(segs, Seg, i + 1)) ||
+                (s->region->kind == GM_UNKNOWN &&
+                 g_array_index(segs, Seg, i + 1).region == s->region)))
             end = g_array_index(segs, Seg, ++i).end;
 
         if (s->region->kind == GM_RAM) {

@@ -246,14 +246,15 @@ add_firmware(Pc *pc, guint major, guint minor)
                        "(pflash)", "a pflash device, not RAM: its contents "
                        "are guest-visible only in its array-read mode, and "
                        "QEMU's dump-guest-memory leaves it out");
-        gm_missing(c, fl0, "system.flash0", "a pflash device at 0x%"
-                   G_GINT64_MODIFIER "x, not RAM", at);
+        gm_note_block(c, fl0, FALSE, "a pflash device at 0x%"
+                      G_GINT64_MODIFIER "x, not RAM (see missing)", at);
         if (fl1) {
             gm_add_unknown(pc->system, at - fl1->used_length,
                            fl1->used_length, 0, "system.flash1 (pflash)",
                            "a pflash device, not RAM");
-            gm_missing(c, fl1, "system.flash1", "a pflash device at 0x%"
-                       G_GINT64_MODIFIER "x, not RAM", at - fl1->used_length);
+            gm_note_block(c, fl1, FALSE, "a pflash device at 0x%"
+                          G_GINT64_MODIFIER "x, not RAM (see missing)",
+                          at - fl1->used_length);
         }
         if (!isa) {
             /* 9.1 and later alias the flash itself below 1 MiB. */
