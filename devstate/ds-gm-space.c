@@ -201,7 +201,8 @@ render(const GmSpace *space, guint64 lo, guint64 hi, guint64 delta,
 
             if (r->kind == GM_ALIAS) {
                 const GmRegion *chain[GM_MAX_DEPTH];
-                memcpy(chain, via, nvia * sizeof(*via));
+                if (nvia > 0) /* the root has no chain: via is NULL */
+                    memcpy(chain, via, nvia * sizeof(*via));
                 chain[nvia] = r;
                 /* Target address t = pa - r->addr + target_offset. */
                 render(r->target, pa - r->addr + r->target_offset,
@@ -211,7 +212,8 @@ render(const GmSpace *space, guint64 lo, guint64 hi, guint64 delta,
             } else {
                 Seg s = { .start = p[0], .end = p[1], .region = r,
                           .region_addr = pa, .nvia = nvia };
-                memcpy(s.via, via, nvia * sizeof(*via));
+                if (nvia > 0)
+                    memcpy(s.via, via, nvia * sizeof(*via));
                 insert_seg(segs, &s);
             }
         }
@@ -239,7 +241,8 @@ static gboolean
 same_path(const Seg *a, const Seg *b)
 {
     return a->region == b->region && a->nvia == b->nvia &&
-           memcmp(a->via, b->via, a->nvia * sizeof(a->via[0])) == 0;
+           (a->nvia == 0 ||
+            memcmp(a->via, b->via, a->nvia * sizeof(a->via[0])) == 0);
 }
 
 void
