@@ -264,6 +264,18 @@ bar_address(const GmPciDev *d, guint bar, guint64 size, guint64 *addr,
     return BAR_MAPPED;
 }
 
+/* "0000:00:1c.0" is below root bus "0000:00": a device behind bridges. */
+static gboolean
+below_root(const GmPciBus *buses, guint n, const char *bus)
+{
+    for (guint i = 0; i < n; i++) {
+        gsize len = strlen(buses[i].bus);
+        if (strncmp(bus, buses[i].bus, len) == 0 && bus[len] == ':')
+            return TRUE;
+    }
+    return FALSE;
+}
+
 static const GmPciBus *
 bus_of(const GmPciBus *buses, guint n, const char *bus)
 {
@@ -273,7 +285,8 @@ bus_of(const GmPciBus *buses, guint n, const char *bus)
     return NULL;
 }
 
-/* One RAM block behind a BAR. */
+/* One RAM block behind a BAR; bus NULL for a device behind bridges,
+ * whose BAR counts only when it decodes nothing. */
 static void
 place_bar(GmCtx *c, const GmPciBus *bus, const GmPciDev *d, guint bar,
           MrRamBlock *b)
@@ -317,6 +330,13 @@ place_bar(GmCtx *c, const GmPciBus *bus, const GmPciDev *d, guint bar,
     }
     if (st == BAR_UNKNOWN) {
         gm_missing(c, b, what, "%s", off);
+        json_object_put(why);
+        return;
+    }
+    if (bus == NULL) {
+        gm_missing(c, b, what, "the BAR decodes bus address 0x%"
+                   G_GINT64_MODIFIER "x, but %s is behind a PCI bridge, whose "
+                   "windows are not modelled", addr, d->path);
         json_object_put(why);
         return;
     }
@@ -408,10 +428,10 @@ place_block(GmCtx *c, const GmPciBus *buses, guint nbuses, GHashTable *devs,
         }
         return;
     }
-    if (bus == NULL) {
-        gm_missing(c, b, b->idstr, "PCI device %s is not on a root bus this "
-                   "machine maps (behind a bridge, or on a bus of unknown "
-                   "windows): bridge windows are not modelled", path);
+    if (bus == NULL && !below_root(buses, nbuses, bus_name)) {
+        /* Not below any root bus of this machine (a pxb expander's). */
+        gm_missing(c, b, b->idstr, "PCI device %s is not below a root bus "
+                   "this machine maps", path);
         return;
     }
     if (g_str_has_suffix(name, ".rom") &&
@@ -419,7 +439,7 @@ place_block(GmCtx *c, const GmPciBus *buses, guint nbuses, GHashTable *devs,
         place_bar(c, bus, d, 6, b);
     } else if (g_str_equal(name, "vga.vram") && g_str_equal(d->vmsd, "vga")) {
         place_bar(c, bus, d, 0, b);
-        if (is_std_vga(d))
+        if (bus && is_std_vga(d))
             vga[bus - buses].std_vram = b;
     } else {
         gm_missing(c, b, b->idstr, "which BAR of PCI device %s (device "
@@ -457,7 +477,7 @@ scan_vga(GmCtx *c, const GmPciBus *buses, guint nbuses, GHashTable *devs,
             /* A device behind a bridge on this root bus counts too: the
              * bridge may forward the window (bridge control VGA bit). */
             if (!g_str_equal(bus_name, buses[j].bus) &&
-                !g_str_has_prefix(bus_name, buses[j].bus))
+                !below_root(&buses[j], 1, bus_name))
                 continue;
             vga[j].vga_devices++;
             if (g_str_equal(bus_name, buses[j].bus) && is_std_vga(d))

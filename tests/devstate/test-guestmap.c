@@ -318,6 +318,7 @@ write_pc(const char *name, const Synth *s)
         memset(body, 0, sizeof(body));
         body[4 + 4] = 0x02; /* memory decoding on */
         body[4 + 0x10] = 0x00, body[4 + 0x13] = 0xe0; /* BAR 0 0xe0000000 */
+        body[4 + 0x30] = 0x01, body[4 + 0x33] = 0xe1; /* ROM 0xe1000000, on */
         MRT_CHECK(mr_writer_add_device(w, idstr, 0, 1, dev_desc, body, 276,
                                        FALSE, &err), "foo");
     }

@@ -158,6 +158,12 @@ CASES = [
     Case("q35-firmware", "q35, 512 MiB, after SeaBIOS", X86,
          ["-M", "q35", "-m", "512"], nodefaults=False, stopped=False,
          run_seconds=2.5, blobs=False),
+    Case("q35-root-port", "q35 after SeaBIOS with an e1000e behind a PCIe "
+         "root port: its ROM BAR, off, needs no bridge window", X86,
+         ["-M", "q35", "-m", "512", "-device",
+          "pcie-root-port,id=rp1,bus=pcie.0,chassis=1", "-device",
+          "e1000e,bus=rp1,netdev=n1", "-netdev", "user,id=n1"],
+         nodefaults=False, stopped=False, run_seconds=2.5, blobs=False),
     Case("q35-registers", "q35, PAM, SMRAM open with H_SMRAME (RAM at "
          "0xfeda0000), TSEG 1 MiB", X86, ["-M", "q35", "-m", "512"],
          nodefaults=False, hmp=Q35_REGS),
