@@ -144,6 +144,15 @@ CASES = [
          ["-M", "pc,max-ram-below-4g=2G", "-m", "3G"], split="cmos"),
     Case("q35-big", "q35, 5 GiB: 3 GiB above 4 GiB", X86,
          ["-M", "q35", "-m", "5G"]),
+    Case("q35-amd-1tib", "q35 with an AMD CPU model and a 1 TiB 64-bit PCI "
+         "hole: QEMU moves the RAM above 4 GiB to 1 TiB, which only the "
+         "ACPI tables record", X86,
+         ["-M", "q35", "-m", "3G", "-cpu", "qemu64,phys-bits=42", "-global",
+          "q35-pcihost.pci-hole64-size=1024G"]),
+    Case("q35-intel-big-hole", "the same hole with an Intel CPU model: the "
+         "RAM stays at 4 GiB", X86,
+         ["-M", "q35", "-m", "3G", "-cpu", "Skylake-Client,phys-bits=42",
+          "-global", "q35-pcihost.pci-hole64-size=1024G"]),
     Case("q35-2815M", "q35 just below the 2.75 GiB rule", X86,
          ["-M", "q35", "-m", "2815"]),
     Case("q35-2816M", "q35 at the 2.75 GiB rule: 2 GiB below", X86,
