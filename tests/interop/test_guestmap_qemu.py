@@ -130,6 +130,12 @@ CASES = [
     Case("pc-registers", "pc, PAM in all four modes, SMRAM open, VGA BAR "
          "and ROM BAR programmed", X86, ["-M", "pc", "-m", "128"],
          nodefaults=False, hmp=PC_REGS),
+    Case("pc-virtio-rom", "pc with a virtio-net-pci whose ROM BAR is "
+         "enabled: its PCI state is inside the virtio section", X86,
+         ["-M", "pc", "-m", "128", "-device",
+          "virtio-net-pci,netdev=n1,addr=05.0", "-netdev", "user,id=n1"],
+         hmp=(cfg_write(5 << 3, 0x30, 0xe2000001, 4) +
+              cfg_write(5 << 3, 0x04, 0x0002, 2))),
     Case("pc-chain4", "pc, VGA in chain-4 mode, memory map 3 (0xb8000)",
          X86, ["-M", "pc", "-m", "128"], nodefaults=False, hmp=CHAIN4),
     Case("pc-vbe", "pc, Bochs VBE 8 bpp with bank 3 (vga.vram 0x30000 at "
