@@ -97,6 +97,20 @@ gm_add_unknown(GmSpace *s, guint64 addr, guint64 size, gint prio,
 }
 
 void
+gm_add_rom_device(GmSpace *s, guint64 addr, guint64 size, gint prio,
+                  const char *what, const char *why)
+{
+    GmRegion r = { .kind = GM_UNKNOWN, .addr = addr, .size = size,
+                   .prio = prio };
+
+    r.why = json_object_new_object();
+    json_object_object_add(r.why, "what", json_object_new_string(what));
+    json_object_object_add(r.why, "why", json_object_new_string(why));
+    json_object_object_add(r.why, "dumped", json_object_new_boolean(FALSE));
+    add(s, &r);
+}
+
+void
 gm_add_alias(GmSpace *s, guint64 addr, guint64 size, gint prio,
              GmSpace *target, guint64 target_offset, json_object *why)
 {

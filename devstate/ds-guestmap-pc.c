@@ -76,16 +76,16 @@ add_firmware(Pc *pc, guint major, guint minor)
         /* A flash device is ROM device memory, not RAM: QEMU's dump leaves
          * it out, and its read mode is device state. */
         guint64 at = 4 * GiB - fl0->used_length;
-        gm_add_unknown(pc->system, at, fl0->used_length, 0, "system.flash0 "
+        gm_add_rom_device(pc->system, at, fl0->used_length, 0, "system.flash0 "
                        "(pflash)", "a pflash device, not RAM: its contents "
                        "are guest-visible only in its array-read mode, and "
                        "QEMU's dump-guest-memory leaves it out");
         gm_note_block(c, fl0, FALSE, "a pflash device at 0x%"
                       G_GINT64_MODIFIER "x, not RAM (see missing)", at);
         if (fl1) {
-            gm_add_unknown(pc->system, at - fl1->used_length,
-                           fl1->used_length, 0, "system.flash1 (pflash)",
-                           "a pflash device, not RAM");
+            gm_add_rom_device(pc->system, at - fl1->used_length,
+                              fl1->used_length, 0, "system.flash1 (pflash)",
+                              "a pflash device, not RAM");
             gm_note_block(c, fl1, FALSE, "a pflash device at 0x%"
                           G_GINT64_MODIFIER "x, not RAM (see missing)",
                           at - fl1->used_length);
@@ -93,9 +93,9 @@ add_firmware(Pc *pc, guint major, guint minor)
         if (!isa) {
             /* 9.1 and later alias the flash itself below 1 MiB. */
             guint64 isa_size = MIN(fl0->used_length, 128 * 1024);
-            gm_add_unknown(pc->pci, MiB - isa_size, isa_size, 1,
-                           "isa-bios (pflash alias)", "an alias of the "
-                           "pflash device (hw/i386/pc_sysfw.c), not RAM");
+            gm_add_rom_device(pc->pci, MiB - isa_size, isa_size, 1,
+                              "isa-bios (pflash alias)", "an alias of the "
+                              "pflash device (hw/i386/pc_sysfw.c), not RAM");
         }
     }
     if (isa && gm_block_usable(c, isa, "isa-bios")) {
@@ -206,7 +206,10 @@ add_smram_q35(Pc *pc)
         default: {
             guint16 ext = cfg[0x50] | cfg[0x51] << 8;
             if (ext == 0xffff) {
-                gm_add_unknown(pc->system, 0, pc->split.below, 1, "TSEG",
+                /* At most 0xfff MiB (MCH_HOST_BRIDGE_EXT_TSEG_MBYTES_MAX)
+                 * below the top of low RAM. */
+                guint64 most = MIN(pc->split.below, 0xfffull * MiB);
+                gm_add_unknown(pc->system, pc->split.below - most, most, 1, "TSEG",
                                "TSEG uses extended-tseg-mbytes, a property "
                                "the guest never read back (the register "
                                "still holds the query value 0xffff)");
