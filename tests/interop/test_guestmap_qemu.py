@@ -594,6 +594,10 @@ def run_case(case, args, checks, workdir):
     ranges = doc["ranges"]
     checks.equal([m["what"] for m in doc["missing"]], list(case.missing),
                  "what is missing from the map")
+    if case.pflash:
+        checks.ok(all(m.get("dumped") is False for m in doc["missing"]),
+                  "pflash is missing as memory QEMU's dump leaves out too "
+                  "(\"dumped\": false)", json.dumps(doc["missing"]))
     if case.binary == X86:
         checks.equal(doc["machine"]["split"].get("source"),
                      case.split or "default", "the RAM split comes from "
