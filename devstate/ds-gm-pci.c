@@ -408,17 +408,43 @@ place_bar(GmCtx *c, const GmPciBus *bus, const GmPciDev *d, guint bar,
 gboolean gm_vga_window(GmCtx *c, const GmPciBus *bus, const GmPciDev *d,
                        MrRamBlock *vram, GError **err);
 
+/* Fills d->vga_state for a standard VGA: "VGA" (vmsd "vga", class
+ * 0x0300; "secondary-vga" shares the vmsd but is class 0x0380 and has no
+ * legacy window) or virtio-vga (hw/display/virtio-vga.c: its PCI state is
+ * the virtio-gpu's, its VGA state a section "<path>/virtio-vga"). */
 static gboolean
-is_std_vga(const GmPciDev *d)
+std_vga(GmCtx *c, GmPciDev *d, GError **err)
 {
-    return g_str_equal(d->vmsd, "vga") &&
-           le16(d->config + PCI_CLASS_DEVICE) == PCI_CLASS_DISPLAY_VGA;
+    g_autofree char *idstr = NULL;
+    const MrSection *s;
+    json_object *dev;
+
+    if (d->vga_state)
+        return TRUE;
+    if (le16(d->config + PCI_CLASS_DEVICE) != PCI_CLASS_DISPLAY_VGA)
+        return FALSE;
+    if (g_str_equal(d->vmsd, "vga")) {
+        d->vga_state = d->dev;
+        d->vga_section = d->section->idstr;
+        return TRUE;
+    }
+    idstr = g_strconcat(d->path, "/virtio-vga", NULL);
+    s = ds_find_section(c->f, idstr, -1);
+    if (s == NULL || (dev = gm_section(c, s->idstr, s->instance_id, NULL,
+                                        err)) == NULL ||
+        ds_find_field(dev, "vga/sr") == NULL)
+        return FALSE;
+    d->vga_state = dev;
+    d->vga_section = s->idstr;
+    return TRUE;
 }
 
 /* Might the device decode the legacy VGA window (0xa0000-0xbffff)? */
 static gboolean
 vga_like(const GmPciDev *d)
 {
+    if (g_str_equal(d->vmsd, "vga"))
+        return le16(d->config + PCI_CLASS_DEVICE) == PCI_CLASS_DISPLAY_VGA;
     return le16(d->config + PCI_CLASS_DEVICE) == PCI_CLASS_DISPLAY_VGA ||
            strstr(d->vmsd, "vga") || strstr(d->vmsd, "qxl") ||
            strstr(d->vmsd, "cirrus");
@@ -427,7 +453,7 @@ vga_like(const GmPciDev *d)
 typedef struct {
     const GmPciBus *bus;
     guint vga_devices;       /* devices decoding the legacy window */
-    const GmPciDev *std_vga; /* the one whose window is known, if any */
+    GmPciDev *std_vga;       /* the one whose window is known, if any */
     MrRamBlock *std_vram;
     gboolean reset_vga;      /* a window known to hold registers only */
     char *unknown_vga;       /* a device whose window is not known */
@@ -487,10 +513,17 @@ place_block(GmCtx *c, const GmPciBus *buses, guint nbuses, GHashTable *devs,
      * section is its virtio device's): a device has one. */
     if (g_str_has_suffix(name, ".rom") && strlen(name) > 4) {
         place_bar(c, bus, d, 6, b);
-    } else if (g_str_equal(name, "vga.vram") && g_str_equal(d->vmsd, "vga")) {
+    } else if (g_str_equal(name, "vga.vram") &&
+               (g_str_equal(d->vmsd, "vga") || std_vga(c, d, err))) {
+        /* "VGA", "secondary-vga" and virtio-vga: the framebuffer is BAR 0
+         * (hw/display/vga-pci.c, virtio-vga.c). */
         place_bar(c, bus, d, 0, b);
-        if (bus && is_std_vga(d))
+        if (bus && std_vga(c, d, err))
             vga[bus - buses].std_vram = b;
+    } else if (g_str_equal(name, "bochs-display-vram") &&
+               g_str_equal(d->vmsd, "bochs-display")) {
+        /* hw/display/bochs-display.c: BAR 0; no legacy window. */
+        place_bar(c, bus, d, 0, b);
     } else {
         gm_missing(c, b, b->idstr, "which BAR of PCI device %s (device "
                    "section \"%s\") maps this block is not known here",
@@ -523,6 +556,8 @@ scan_vga(GmCtx *c, const GmPciBus *buses, guint nbuses, GHashTable *devs,
         }
         if (d == NULL || !vga_like(d) || d->section != s)
             continue;
+        if (err && *err)
+            return FALSE;
         for (guint j = 0; j < nbuses; j++) {
             /* A device behind a bridge on this root bus counts too: the
              * bridge may forward the window (bridge control VGA bit). */
@@ -530,7 +565,7 @@ scan_vga(GmCtx *c, const GmPciBus *buses, guint nbuses, GHashTable *devs,
                 !below_root(&buses[j], 1, bus_name))
                 continue;
             vga[j].vga_devices++;
-            if (g_str_equal(bus_name, buses[j].bus) && is_std_vga(d))
+            if (g_str_equal(bus_name, buses[j].bus) && std_vga(c, d, err))
                 vga[j].std_vga = d;
             else if (!vga[j].unknown_vga)
                 vga[j].unknown_vga = g_strdup(s->idstr);

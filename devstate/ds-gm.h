@@ -120,6 +120,11 @@ typedef struct {
     guint64 config_offset;  /* snapshot offset of config byte 0 */
     guint8 *config;
     gsize config_size;
+    /* A standard VGA (class 0x0300 with QEMU's VGA register state): the
+     * decoded section holding its "vga" struct (the device's own for
+     * "VGA", the "virtio-vga" one for virtio-vga); NULL otherwise. */
+    json_object *vga_state;
+    const char *vga_section;
 } GmPciDev;
 
 void gm_pci_dev_free(GmPciDev *d);

@@ -162,6 +162,34 @@ CASES = [
     Case("pc-vbe", "pc, Bochs VBE 8 bpp with bank 3 (vga.vram 0x30000 at "
          "0xa0000)", X86, ["-M", "pc", "-m", "128"], nodefaults=False,
          hmp=VBE),
+    Case("pc-vbe-4bpp", "pc, Bochs VBE at 4 bits per pixel: no chain-4 "
+         "window on a restore", X86, ["-M", "pc", "-m", "128"],
+         nodefaults=False, hmp=vga_regs([("vbe", 1, 640), ("vbe", 2, 480),
+                                         ("vbe", 3, 4), ("vbe", 4, 1)])),
+    Case("pc-virtio-vga", "pc with virtio-vga after SeaBIOS: BAR 0 from the "
+         "virtio-gpu's PCI state", X86,
+         ["-M", "pc", "-m", "256", "-device", "virtio-vga"],
+         stopped=False, run_seconds=2.5, blobs=False),
+    Case("pc-virtio-vga-vbe", "virtio-vga in VBE mode: its VGA state is the "
+         "virtio-vga section's", X86,
+         ["-M", "pc", "-m", "128", "-device", "virtio-vga"],
+         hmp=vga_regs([("vbe", 1, 640), ("vbe", 2, 480), ("vbe", 3, 8),
+                       ("vbe", 4, 1), ("vbe", 5, 2)])),
+    Case("pc-bochs-display", "pc with bochs-display after SeaBIOS (no "
+         "legacy window)", X86,
+         ["-M", "pc", "-m", "256", "-device", "bochs-display"],
+         stopped=False, run_seconds=2.5, blobs=False),
+    Case("pc-secondary-vga", "pc with secondary-vga after SeaBIOS: class "
+         "0x0380, no legacy window", X86,
+         ["-M", "pc", "-m", "256", "-device", "secondary-vga"],
+         stopped=False, run_seconds=2.5, blobs=False),
+    Case("pc-cirrus", "pc with cirrus-vga after SeaBIOS: its framebuffer "
+         "and legacy window are not modelled, so they are missing (and the "
+         "dump has them: not compared)", X86,
+         ["-M", "pc", "-m", "256", "-device", "cirrus-vga"],
+         stopped=False, run_seconds=2.5, blobs=False, dump=False,
+         missing=("0000:00:02.0/vga.vram", "the legacy VGA window "
+                  "0xa0000-0xbffff of bus 0000:00")),
     Case("pc-3583M", "pc just below the 3.5 GiB rule: all RAM below 4 GiB",
          X86, ["-M", "pc", "-m", "3583"]),
     Case("pc-3584M", "pc at the 3.5 GiB rule: 3 GiB below, 512 MiB above",
