@@ -49,8 +49,8 @@ gm_pci_dev_free(GmPciDev *d)
 }
 
 /* ":SS.F" at the end of path: the slot and function. */
-static gboolean
-split_path(const char *path, char **bus, guint *slot, guint *fn)
+gboolean
+gm_pci_split_path(const char *path, char **bus, guint *slot, guint *fn)
 {
     const char *colon = strrchr(path, ':'), *p;
 
@@ -78,7 +78,7 @@ gm_pci_path_of_block(const char *idstr)
     if (slash == NULL || slash == idstr)
         return NULL;
     path = g_strndup(idstr, slash - idstr);
-    if (!split_path(path, &bus, &s, &f))
+    if (!gm_pci_split_path(path, &bus, &s, &f))
         return NULL;
     return g_steal_pointer(&path);
 }
@@ -149,7 +149,7 @@ virtio_config(GmCtx *c, const MrSection *s, json_object *dev, const char *path,
         return NULL;
     d = g_new0(GmPciDev, 1);
     d->path = g_strdup(path);
-    if (!split_path(path, &d->bus, &d->slot, &d->fn))
+    if (!gm_pci_split_path(path, &d->bus, &d->slot, &d->fn))
         d->bus = g_strdup("");
     d->section = s;
     d->dev = dev;
@@ -194,7 +194,7 @@ gm_pci_find(GmCtx *c, const char *path, GError **err)
         }
         d = g_new0(GmPciDev, 1);
         d->path = g_strdup(path);
-        if (!split_path(path, &d->bus, &d->slot, &d->fn))
+        if (!gm_pci_split_path(path, &d->bus, &d->slot, &d->fn))
             d->bus = g_strdup("");
         d->section = s;
         d->dev = dev;
@@ -217,6 +217,23 @@ gm_pci_find(GmCtx *c, const char *path, GError **err)
         return g_steal_pointer(&d);
     }
     return NULL;
+}
+
+GmPciDev *
+gm_pci_cached(GmCtx *c, GHashTable *devs, const char *path, GError **err)
+{
+    GmPciDev *d;
+    GError *e = NULL;
+
+    if (g_hash_table_lookup_extended(devs, path, NULL, (gpointer *)&d))
+        return d;
+    d = gm_pci_find(c, path, &e);
+    if (e) {
+        g_propagate_error(err, e);
+        return NULL;
+    }
+    g_hash_table_insert(devs, g_strdup(path), d);
+    return d;
 }
 
 static guint32
@@ -324,6 +341,22 @@ below_root(const GmPciBus *buses, guint n, const char *bus)
     return FALSE;
 }
 
+/* The bus itself, or the deepest listed bus it is below; -1 if none. */
+static gint
+nearest_bus(const GmPciBus *buses, guint n, const char *bus)
+{
+    gint best = -1;
+
+    for (guint i = 0; i < n; i++) {
+        if (g_str_equal(bus, buses[i].bus))
+            return (gint)i;
+        if (below_root(&buses[i], 1, bus) &&
+            (best < 0 || strlen(buses[i].bus) > strlen(buses[best].bus)))
+            best = (gint)i;
+    }
+    return best;
+}
+
 static const GmPciBus *
 bus_of(const GmPciBus *buses, guint n, const char *bus)
 {
@@ -383,8 +416,8 @@ place_bar(GmCtx *c, const GmPciBus *bus, const GmPciDev *d, guint bar,
     }
     if (bus == NULL) {
         gm_missing(c, b, what, "the BAR decodes bus address 0x%"
-                   G_GINT64_MODIFIER "x, but %s is behind a PCI bridge, whose "
-                   "windows are not modelled", addr, d->path);
+                   G_GINT64_MODIFIER "x, but %s is behind a PCI bridge whose "
+                   "configuration is not in the snapshot", addr, d->path);
         json_object_put(why);
         return;
     }
@@ -470,14 +503,11 @@ place_block(GmCtx *c, const GmPciBus *buses, guint nbuses, GHashTable *devs,
     g_autofree char *bus_name = NULL;
     guint s, f;
 
-    split_path(path, &bus_name, &s, &f);
+    gm_pci_split_path(path, &bus_name, &s, &f);
     bus = bus_of(buses, nbuses, bus_name);
-    if (!g_hash_table_lookup_extended(devs, path, NULL, (gpointer *)&d)) {
-        d = gm_pci_find(c, path, err);
-        if (err && *err)
-            return;
-        g_hash_table_insert(devs, g_strdup(path), d);
-    }
+    d = gm_pci_cached(c, devs, path, err);
+    if (err && *err)
+        return;
     if (d == NULL) {
         /* Sections that exist but cannot be decoded hide the config. */
         for (guint i = 0; i < c->f->devices->len; i++) {
@@ -542,46 +572,53 @@ scan_vga(GmCtx *c, const GmPciBus *buses, guint nbuses, GHashTable *devs,
         g_autofree char *path = NULL, *bus_name = NULL;
         GmPciDev *d;
         guint sl, fn;
+        gint j;
 
         if (slash == NULL)
             continue;
         path = g_strndup(s->idstr, slash - s->idstr);
-        if (!split_path(path, &bus_name, &sl, &fn))
+        if (!gm_pci_split_path(path, &bus_name, &sl, &fn))
             continue;
-        if (!g_hash_table_lookup_extended(devs, path, NULL, (gpointer *)&d)) {
-            d = gm_pci_find(c, path, err);
-            if (err && *err)
-                return FALSE;
-            g_hash_table_insert(devs, g_strdup(path), d);
-        }
-        if (d == NULL || !vga_like(d) || d->section != s)
-            continue;
+        d = gm_pci_cached(c, devs, path, err);
         if (err && *err)
             return FALSE;
-        for (guint j = 0; j < nbuses; j++) {
-            /* A device behind a bridge on this root bus counts too: the
-             * bridge may forward the window (bridge control VGA bit). */
-            if (!g_str_equal(bus_name, buses[j].bus) &&
-                !below_root(&buses[j], 1, bus_name))
-                continue;
-            vga[j].vga_devices++;
-            if (g_str_equal(bus_name, buses[j].bus) && std_vga(c, d, err))
-                vga[j].std_vga = d;
-            else if (!vga[j].unknown_vga)
-                vga[j].unknown_vga = g_strdup(s->idstr);
-        }
+        if (d == NULL || !vga_like(d) || d->section != s)
+            continue;
+        if ((j = nearest_bus(buses, nbuses, bus_name)) < 0)
+            continue;
+        vga[j].vga_devices++;
+        /* A device on an unmodelled bus below bus j may reach its window
+         * through a bridge's VGA forwarding: not known. */
+        if (g_str_equal(bus_name, buses[j].bus) && std_vga(c, d, err))
+            vga[j].std_vga = d;
+        else if (!vga[j].unknown_vga)
+            vga[j].unknown_vga = g_strdup(s->idstr);
+        if (err && *err)
+            return FALSE;
     }
     return TRUE;
 }
 
 gboolean
-gm_pci_place(GmCtx *c, const GmPciBus *buses, guint nbuses, GError **err)
+gm_pci_place(GmCtx *c, const GmPciBus *roots, guint nroots, GError **err)
 {
     g_autoptr(GHashTable) devs = g_hash_table_new_full(
         g_str_hash, g_str_equal, g_free, (GDestroyNotify)gm_pci_dev_free);
-    g_autofree BusVga *vga = g_new0(BusVga, nbuses);
+    g_autoptr(GArray) all = NULL;
+    g_autofree BusVga *vga = NULL;
+    const GmPciBus *buses;
+    guint nbuses;
     GError *e = NULL;
     gboolean ok = TRUE;
+
+    all = gm_pci_bridges(c, roots, nroots, devs, &e);
+    if (all == NULL) {
+        g_propagate_error(err, e);
+        return FALSE;
+    }
+    buses = (const GmPciBus *)(gpointer)all->data;
+    nbuses = all->len;
+    vga = g_new0(BusVga, nbuses);
 
     for (guint i = 0; i < c->f->blocks->len && !e; i++) {
         MrRamBlock *b = g_ptr_array_index(c->f->blocks, i);

@@ -74,6 +74,8 @@ typedef struct {
     MrFile *f;
     DsGuestMap *m;
     GHashTable *sections; /* "idstr.instance" -> decoded json (owned) */
+    GPtrArray *spaces;    /* GmSpace made while placing devices (bridges'
+                           * buses), freed with the context */
     json_object *blocks;  /* {block: {"mapped": bool, "note": ...}} */
 } GmCtx;
 
@@ -133,6 +135,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(GmPciDev, gm_pci_dev_free)
 /* The device whose qdev path is `path`, from the section that holds its
  * PCI configuration; NULL (err unset) when no section does. */
 GmPciDev *gm_pci_find(GmCtx *c, const char *path, GError **err);
+/* The same through a cache path -> GmPciDev* (owned, NULL remembered). */
+GmPciDev *gm_pci_cached(GmCtx *c, GHashTable *devs, const char *path,
+                        GError **err);
+/* "0000:00:02.0" -> its bus "0000:00", slot 2, function 0. */
+gboolean gm_pci_split_path(const char *path, char **bus, guint *slot,
+                           guint *fn);
 
 /* The PCI devices of one root bus (bus = "0000:00", "pci.0", "pci") and
  * the memory space their BARs decode into. */
@@ -153,6 +161,13 @@ typedef struct {
  * of unknown kinds go to `missing`.  Returns FALSE only on I/O errors. */
 gboolean gm_pci_place(GmCtx *c, const GmPciBus *buses, guint nbuses,
                       GError **err);
+
+/* The buses below roots: the roots, then the secondary bus of every PCI
+ * bridge (a type 1 header) below a bus already in the list, its windows
+ * added to its parent's space as hw/pci/pci_bridge.c
+ * pci_bridge_region_init does.  A GmPciBus array. */
+GArray *gm_pci_bridges(GmCtx *c, const GmPciBus *roots, guint nroots,
+                       GHashTable *devs, GError **err);
 
 /* "0000:00:02.0/vga.vram" -> "0000:00:02.0" when the part before the last
  * '/' is a PCI path (ends in ":SS.F"); NULL otherwise. */

@@ -282,6 +282,7 @@ ds_guest_map_new(MrFile *f, GError **err)
     c.blocks = json_object_new_object();
     c.sections = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                        put_json);
+    c.spaces = g_ptr_array_new_with_free_func((GDestroyNotify)gm_space_free);
     if (mach == NULL) {
         gm_missing(&c, NULL, "the whole guest-physical map",
                    "machine type \"%s\" is not one whose memory map is known "
@@ -298,6 +299,7 @@ ds_guest_map_new(MrFile *f, GError **err)
     }
     json_object_put(c.blocks);
     g_hash_table_unref(c.sections);
+    g_ptr_array_unref(c.spaces);
     return ok ? g_steal_pointer(&m) : NULL;
 }
 

@@ -228,6 +228,19 @@ CASES = [
           "pcie-root-port,id=rp1,bus=pcie.0,chassis=1", "-device",
           "e1000e,bus=rp1,netdev=n1", "-netdev", "user,id=n1"],
          nodefaults=False, stopped=False, run_seconds=2.5, blobs=False),
+    Case("q35-vga-behind-root-port", "q35 after SeaBIOS with the VGA behind "
+         "a PCIe root port, then chain-4: the bridge's windows and VGA "
+         "forwarding", X86,
+         ["-M", "q35", "-m", "512", "-device",
+          "pcie-root-port,id=rp1,bus=pcie.0,chassis=1", "-device",
+          "VGA,bus=rp1"], stopped=False, run_seconds=2.5, blobs=False,
+         hmp=vga_regs([("sr", 2, 0x0f), ("sr", 4, 0x08), ("gr", 6, 0x04)])),
+    Case("pc-pci-bridge", "pc after SeaBIOS with a VGA and an e1000 behind "
+         "a pci-bridge", X86,
+         ["-M", "pc", "-m", "256", "-device", "pci-bridge,id=br1,chassis_nr=1",
+          "-device", "VGA,bus=br1,addr=3", "-device",
+          "e1000,bus=br1,addr=4,netdev=n1", "-netdev", "user,id=n1"],
+         stopped=False, run_seconds=2.5, blobs=False),
     Case("q35-registers", "q35, PAM, SMRAM open with H_SMRAME (RAM at "
          "0xfeda0000), TSEG 1 MiB", X86, ["-M", "q35", "-m", "512"],
          nodefaults=False, hmp=Q35_REGS),
