@@ -100,6 +100,25 @@ find_config(json_object *node, GString *path)
     return NULL;
 }
 
+/* The device at path whose state is section s (decoded: dev). */
+static GmPciDev *
+new_dev(const char *path, const MrSection *s, json_object *dev,
+        char *config_field)
+{
+    GmPciDev *d = g_new0(GmPciDev, 1);
+    json_object *vmsd;
+
+    d->path = g_strdup(path);
+    if (!gm_pci_split_path(path, &d->bus, &d->slot, &d->fn))
+        d->bus = g_strdup("");
+    d->section = s;
+    d->dev = dev;
+    d->vmsd = g_strdup(json_object_object_get_ex(dev, "vmsd_name", &vmsd)
+                       ? json_object_get_string(vmsd) : "");
+    d->config_field = config_field;
+    return d;
+}
+
 /* A virtio PCI device saves its PCI state inside its "virtio" field
  * (hw/virtio/virtio.c virtio_save calls hw/virtio/virtio-pci.c
  * virtio_pci_save_config, which writes hw/pci/pci.c pci_device_save's
@@ -110,7 +129,7 @@ static GmPciDev *
 virtio_config(GmCtx *c, const MrSection *s, json_object *dev, const char *path,
               GError **err)
 {
-    json_object *leaf = ds_find_field(dev, "virtio"), *type, *size, *off, *vmsd;
+    json_object *leaf = ds_find_field(dev, "virtio"), *type, *size, *off;
     g_autoptr(GmPciDev) d = NULL;
     guint8 head[4 + 256];
 
@@ -126,15 +145,7 @@ virtio_config(GmCtx *c, const MrSection *s, json_object *dev, const char *path,
     /* version_id 2, and the virtio vendor id 0x1af4. */
     if (memcmp(head, "\0\0\0\2", 4) != 0 || head[4] != 0xf4 || head[5] != 0x1a)
         return NULL;
-    d = g_new0(GmPciDev, 1);
-    d->path = g_strdup(path);
-    if (!gm_pci_split_path(path, &d->bus, &d->slot, &d->fn))
-        d->bus = g_strdup("");
-    d->section = s;
-    d->dev = dev;
-    d->vmsd = g_strdup(json_object_object_get_ex(dev, "vmsd_name", &vmsd)
-                       ? json_object_get_string(vmsd) : "");
-    d->config_field = g_strdup("virtio[4:]");
+    d = new_dev(path, s, dev, g_strdup("virtio[4:]"));
     d->config_offset = json_object_get_uint64(off) + 4;
     d->config_size = 256;
     d->config = g_memdup2(head + 4, 256);
@@ -150,7 +161,7 @@ gm_pci_find(GmCtx *c, const char *path, GError **err)
         MrSection *s = g_ptr_array_index(c->f->devices, i);
         g_autoptr(GString) fpath = g_string_new(NULL);
         g_autoptr(GmPciDev) d = NULL;
-        json_object *dev, *leaf, *vmsd;
+        json_object *dev, *leaf;
         const char *why;
         GError *e = NULL;
         guint64 size;
@@ -171,15 +182,7 @@ gm_pci_find(GmCtx *c, const char *path, GError **err)
                 return g_steal_pointer(&d);
             continue;
         }
-        d = g_new0(GmPciDev, 1);
-        d->path = g_strdup(path);
-        if (!gm_pci_split_path(path, &d->bus, &d->slot, &d->fn))
-            d->bus = g_strdup("");
-        d->section = s;
-        d->dev = dev;
-        d->vmsd = g_strdup(json_object_object_get_ex(dev, "vmsd_name", &vmsd)
-                           ? json_object_get_string(vmsd) : "");
-        d->config_field = g_string_free(g_steal_pointer(&fpath), FALSE);
+        d = new_dev(path, s, dev, g_string_free(g_steal_pointer(&fpath), FALSE));
         size = json_object_get_uint64(json_object_object_get(leaf, "size"));
         if (size < 64 || size > 4096) {
             mr_set_error(err, MR_ERROR_INVALID, c->f->path, s->offset,

@@ -93,6 +93,9 @@ gboolean gm_field_bytes(GmCtx *c, json_object *dev, const char *path,
 gboolean gm_field_uint(json_object *dev, const char *path, guint64 *value,
                        guint64 *offset);
 
+/* {"rule": name, "source": the QEMU file and function it follows}: the
+ * start of a range's `why`. */
+json_object *gm_rule(const char *name, const char *source);
 /* {"section": idstr, "field": path, "offset": N, "value": v}: a fact read
  * from the snapshot, for `why`. */
 json_object *gm_ref(const char *section, const char *field, guint64 offset,

@@ -13,16 +13,6 @@
 
 gboolean gm_machine_fuloong2e(GmCtx *c, GError **err);
 
-static json_object *
-rule(const char *name, const char *source)
-{
-    json_object *o = json_object_new_object();
-
-    json_object_object_add(o, "rule", json_object_new_string(name));
-    json_object_object_add(o, "source", json_object_new_string(source));
-    return o;
-}
-
 static void
 board_block(GmCtx *c, GmSpace *sys, const char *name, guint64 addr,
             guint64 size, gboolean rom)
@@ -42,7 +32,7 @@ board_block(GmCtx *c, GmSpace *sys, const char *name, guint64 addr,
     if (!gm_block_usable(c, b, name))
         return;
     gm_add_ram(sys, addr, size, 0, b, 0, rom,
-               rule(name, "hw/mips/fuloong2e.c mips_fuloong2e_init"));
+               gm_rule(name, "hw/mips/fuloong2e.c mips_fuloong2e_init"));
     gm_note_block(c, b, TRUE, "at 0x%" G_GINT64_MODIFIER "x", addr);
 }
 
@@ -60,14 +50,14 @@ gm_machine_fuloong2e(GmCtx *c, GError **err)
     board_block(c, sys, "fuloong2e.ram", 0, 256 * MiB, FALSE);
     board_block(c, sys, "fuloong2e.bios", 0x1fc00000, 512 * 1024, TRUE);
     for (guint i = 0; i < 3; i++) {
-        json_object *why = rule("pci.lomem", "hw/pci-host/bonito.c "
+        json_object *why = gm_rule("pci.lomem", "hw/pci-host/bonito.c "
                                 "bonito_host_realize");
         json_object_object_add(why, "window", json_object_new_int(i));
         gm_add_alias(sys, 0x10000000 + i * 64 * MiB, 64 * MiB, 0, pci,
                      i * 64 * MiB, why);
     }
     gm_add_alias(sys, 0x20000000, 0x60000000, 0, pci, 0,
-                 rule("pci.mem.alias", "hw/pci-host/bonito.c bonito_pci_realize"));
+                 gm_rule("pci.mem.alias", "hw/pci-host/bonito.c bonito_pci_realize"));
     ok = gm_pci_place(c, &bus, 1, err);
     if (ok)
         gm_render(sys, c->m);

@@ -37,16 +37,6 @@ version_supported(const char *machine, guint *major, guint *minor)
     return *major == 9 || *major == 10;
 }
 
-json_object *
-gm_pc_rule(const char *name, const char *source)
-{
-    json_object *o = json_object_new_object();
-
-    json_object_object_add(o, "rule", json_object_new_string(name));
-    json_object_object_add(o, "source", json_object_new_string(source));
-    return o;
-}
-
 /* pc.bios / pflash, isa-bios and pc.rom in the PCI space. */
 static void
 add_firmware(Pc *pc, guint major, guint minor)
@@ -61,10 +51,10 @@ add_firmware(Pc *pc, guint major, guint minor)
 
     if (bios && gm_block_usable(c, bios, "pc.bios")) {
         guint64 isa_size = MIN(bios->used_length, 128 * 1024);
-        why = gm_pc_rule("pc.bios", "hw/i386/x86-common.c x86_bios_rom_init");
+        why = gm_rule("pc.bios", "hw/i386/x86-common.c x86_bios_rom_init");
         gm_add_ram(pc->pci, 4 * GiB - bios->used_length, bios->used_length,
                    0, bios, 0, TRUE, why);
-        why = gm_pc_rule("isa-bios", "hw/i386/x86-common.c x86_isa_bios_init");
+        why = gm_rule("isa-bios", "hw/i386/x86-common.c x86_isa_bios_init");
         json_object_object_add(why, "note", json_object_new_string(
             "the last 128 KiB of pc.bios below 1 MiB"));
         gm_add_ram(pc->pci, MiB - isa_size, isa_size, 1, bios,
@@ -100,14 +90,14 @@ add_firmware(Pc *pc, guint major, guint minor)
     }
     if (isa && gm_block_usable(c, isa, "isa-bios")) {
         /* 9.0 with pflash: a RAM copy of the flash's last 128 KiB. */
-        why = gm_pc_rule("isa-bios", "hw/i386/pc_sysfw.c pc_isa_bios_init");
+        why = gm_rule("isa-bios", "hw/i386/pc_sysfw.c pc_isa_bios_init");
         gm_add_ram(pc->pci, MiB - isa->used_length, isa->used_length, 1, isa,
                    0, TRUE, why);
         gm_note_block(c, isa, TRUE, "a copy of the flash's last 128 KiB "
                       "below 1 MiB (machine version %u.%u)", major, minor);
     }
     if (rom && gm_block_usable(c, rom, "pc.rom")) {
-        why = gm_pc_rule("pc.rom", "hw/i386/pc.c pc_memory_init");
+        why = gm_rule("pc.rom", "hw/i386/pc.c pc_memory_init");
         gm_add_ram(pc->pci, 0xc0000, rom->used_length, 1, rom, 0, TRUE, why);
         gm_note_block(c, rom, TRUE, "option ROM area at 0xc0000 in the PCI "
                       "space, seen where the PAM registers select PCI");
@@ -135,7 +125,7 @@ add_pam(Pc *pc)
         gboolean high;
         static const char *const names[4] = { "pam-pci", "pam-rom",
                                               "pam-ram-wo", "pam-ram" };
-        json_object *why = gm_pc_rule(names[mode], "hw/pci-host/pam.c init_pam, "
+        json_object *why = gm_rule(names[mode], "hw/pci-host/pam.c init_pam, "
                                 "pam_update");
 
         gm_pam_region(i, &start, &size, &reg, &high);
@@ -156,7 +146,7 @@ static void
 add_smram_i440fx(Pc *pc)
 {
     guint8 smram = pc->host->config[0x72];
-    json_object *why = gm_pc_rule("smram-region", "hw/pci-host/i440fx.c "
+    json_object *why = gm_rule("smram-region", "hw/pci-host/i440fx.c "
                             "i440fx_update_memory_mappings");
 
     json_object_object_add(why, "smram_register", host_ref(pc, 0x72));
@@ -185,13 +175,13 @@ add_smram_q35(Pc *pc)
         return;
     }
     if (!open || h_smrame) {
-        why = gm_pc_rule("smram-region", "hw/pci-host/q35.c mch_update_smram");
+        why = gm_rule("smram-region", "hw/pci-host/q35.c mch_update_smram");
         json_object_object_add(why, "smram_register", host_ref(pc, 0x9d));
         json_object_object_add(why, "esmramc_register", host_ref(pc, 0x9e));
         gm_add_alias(pc->system, 0xa0000, 0x20000, 1, pc->pci, 0xa0000, why);
     }
     if (open && h_smrame) {
-        why = gm_pc_rule("smram-open-high", "hw/pci-host/q35.c mch_update_smram");
+        why = gm_rule("smram-open-high", "hw/pci-host/q35.c mch_update_smram");
         json_object_object_add(why, "smram_register", host_ref(pc, 0x9d));
         json_object_object_add(why, "esmramc_register", host_ref(pc, 0x9e));
         gm_add_ram(pc->system, 0xfeda0000, 0x20000, 1, pc->ram, 0xa0000,
@@ -276,7 +266,7 @@ add_vapic(Pc *pc, GError **err)
     size += rom_paddr & 0xfff;
     rom_paddr &= ~0xfffull;
     size = (size + 0xfff) & ~0xfffull;
-    why = gm_pc_rule("kvmvapic-rom", "hw/i386/vapic.c vapic_post_load, "
+    why = gm_rule("kvmvapic-rom", "hw/i386/vapic.c vapic_post_load, "
                "vapic_map_rom_writable");
     json_object_object_add(why, "state", gm_ref("kvm-tpr-opt", "state",
                                                 state_off, gm_hex(state)));
@@ -347,7 +337,7 @@ gm_machine_pc(GmCtx *c, GError **err)
         add_firmware(&pc, major, minor);
     }
     gm_add_alias(pc.system, 0, G_MAXUINT64, -1, pc.pci, 0,
-                 gm_pc_rule("pci", "hw/i386/pc.c pc_pci_as_mapping_init"));
+                 gm_rule("pci", "hw/i386/pc.c pc_pci_as_mapping_init"));
     if (pc.q35) {
         add_mmcfg(&pc);
         add_pam(&pc);

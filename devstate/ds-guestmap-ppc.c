@@ -24,16 +24,6 @@
 gboolean gm_machine_40p(GmCtx *c, GError **err);
 gboolean gm_machine_pegasos2(GmCtx *c, GError **err);
 
-static json_object *
-rule(const char *name, const char *source)
-{
-    json_object *o = json_object_new_object();
-
-    json_object_object_add(o, "rule", json_object_new_string(name));
-    json_object_object_add(o, "source", json_object_new_string(source));
-    return o;
-}
-
 /* A board RAM or ROM block at a fixed address. */
 static void
 fixed(GmCtx *c, GmSpace *sys, const char *name, guint64 addr, guint64 size,
@@ -56,7 +46,7 @@ fixed(GmCtx *c, GmSpace *sys, const char *name, guint64 addr, guint64 size,
                    b->used_length, size);
         return;
     }
-    why = rule(name, source);
+    why = gm_rule(name, source);
     gm_add_ram(sys, addr, size, 0, b, 0, rom, why);
     gm_note_block(c, b, TRUE, "at 0x%" G_GINT64_MODIFIER "x", addr);
 }
@@ -75,7 +65,7 @@ simms(GmCtx *c, GmSpace *sys)
         b = mr_file_find_block(c->f, name);
         if (b == NULL || !gm_block_usable(c, b, name))
             continue;
-        why = rule("rs6000-mc auto-configure", "hw/ppc/rs6000_mc.c "
+        why = gm_rule("rs6000-mc auto-configure", "hw/ppc/rs6000_mc.c "
                    "rs6000mc_realize");
         json_object_object_add(why, "socket", json_object_new_int(socket));
         json_object_object_add(why, "note", json_object_new_string(
@@ -102,7 +92,7 @@ gm_machine_40p(GmCtx *c, GError **err)
     /* raven_pcihost_realizefn adds the PCI windows before rs6000-mc's
      * SIMMs exist; none of them overlap. */
     gm_add_alias(sys, 0xc0000000, 0x3f000000, 0, pci, 0,
-                 rule("pci-memory", "hw/pci-host/raven.c raven_pcihost_initfn"));
+                 gm_rule("pci-memory", "hw/pci-host/raven.c raven_pcihost_initfn"));
     fixed(c, sys, "bios", 0xfff00000, 1 * MiB, TRUE,
           "hw/pci-host/raven.c raven_realize");
     simms(c, sys);

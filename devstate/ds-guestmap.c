@@ -130,6 +130,16 @@ gm_hex(guint64 v)
 }
 
 json_object *
+gm_rule(const char *name, const char *source)
+{
+    json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "rule", json_object_new_string(name));
+    json_object_object_add(o, "source", json_object_new_string(source));
+    return o;
+}
+
+json_object *
 gm_ref(const char *section, const char *field, guint64 offset,
        json_object *value)
 {

@@ -66,6 +66,7 @@ sys.dont_write_bytecode = True
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, _HERE)
 sys.path.insert(0, os.path.join(_HERE, "..", "fs"))
+import mount_checks  # noqa: E402
 import mountlib  # noqa: E402
 import qemu_harness as qh  # noqa: E402
 import test_interop as ti  # noqa: E402
@@ -476,23 +477,6 @@ def check_mtree(checks, mm, ranges):
             "\n".join(bad[:8]))
 
 
-def seek_walk(fd, size):
-    """Data extents by SEEK_DATA/SEEK_HOLE, as cp --sparse does."""
-    out = []
-    pos = 0
-    while pos < size:
-        try:
-            d = os.lseek(fd, pos, os.SEEK_DATA)
-        except OSError as e:
-            if e.errno == errno.ENXIO:
-                break
-            raise
-        h = os.lseek(fd, d, os.SEEK_HOLE)
-        out.append((d, h))
-        pos = h
-    return out
-
-
 def check_yara(checks, physmem, blobs, workdir):
     """yara -s reports each marker string at its guest-physical address."""
     marks = [b for b in blobs if b.name.startswith("marker")]
@@ -530,7 +514,7 @@ def check_mount(checks, case, mnt, doc, ranges, want_ext, stored, blobs, vm,
                  "= its present pages")
     fd = os.open(physmem, os.O_RDONLY)
     try:
-        got = seek_walk(fd, st.st_size)
+        got = mount_checks.seek_runs(fd, st.st_size)
     finally:
         os.close(fd)
     checks.equal(fmt([(a, b - a) for a, b in got]),
