@@ -108,6 +108,11 @@ void gm_note_block(GmCtx *c, const MrRamBlock *b, gboolean mapped,
 /* A missing entry: {"what", "why"} plus "block" when b is given. */
 void gm_missing(GmCtx *c, const MrRamBlock *b, const char *what,
                 const char *fmt, ...) G_GNUC_PRINTF(4, 5);
+/* A board's RAM or ROM block `name` of `size` bytes (0: any) at addr,
+ * priority 0, in space; a missing entry when the block is absent, of
+ * another size or not stored. */
+void gm_board_block(GmCtx *c, GmSpace *space, const char *name, guint64 addr,
+                    guint64 size, gboolean rom, const char *source);
 /* A block's bytes must be in the file to be mapped: an x-ignore-shared
  * block without data (FORMAT.md §9.7) gets a missing entry instead. */
 gboolean gm_block_usable(GmCtx *c, MrRamBlock *b, const char *what);

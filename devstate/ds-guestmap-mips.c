@@ -13,29 +13,6 @@
 
 gboolean gm_machine_fuloong2e(GmCtx *c, GError **err);
 
-static void
-board_block(GmCtx *c, GmSpace *sys, const char *name, guint64 addr,
-            guint64 size, gboolean rom)
-{
-    MrRamBlock *b = mr_file_find_block(c->f, name);
-
-    if (b == NULL) {
-        gm_missing(c, NULL, name, "the snapshot has no ram block \"%s\"", name);
-        return;
-    }
-    if (b->used_length != size) {
-        gm_missing(c, b, name, "ram block \"%s\" has 0x%" G_GINT64_MODIFIER
-                   "x bytes, the board's is 0x%" G_GINT64_MODIFIER "x", name,
-                   b->used_length, size);
-        return;
-    }
-    if (!gm_block_usable(c, b, name))
-        return;
-    gm_add_ram(sys, addr, size, 0, b, 0, rom,
-               gm_rule(name, "hw/mips/fuloong2e.c mips_fuloong2e_init"));
-    gm_note_block(c, b, TRUE, "at 0x%" G_GINT64_MODIFIER "x", addr);
-}
-
 gboolean
 gm_machine_fuloong2e(GmCtx *c, GError **err)
 {
@@ -47,8 +24,10 @@ gm_machine_fuloong2e(GmCtx *c, GError **err)
     json_object_object_add(c->m->machine, "family",
                            json_object_new_string("fuloong2e"));
     /* The RAM comes first (machine init), then the bridge's windows. */
-    board_block(c, sys, "fuloong2e.ram", 0, 256 * MiB, FALSE);
-    board_block(c, sys, "fuloong2e.bios", 0x1fc00000, 512 * 1024, TRUE);
+    gm_board_block(c, sys, "fuloong2e.ram", 0, 256 * MiB, FALSE,
+                   "hw/mips/fuloong2e.c mips_fuloong2e_init");
+    gm_board_block(c, sys, "fuloong2e.bios", 0x1fc00000, 512 * 1024, TRUE,
+                   "hw/mips/fuloong2e.c mips_fuloong2e_init");
     for (guint i = 0; i < 3; i++) {
         json_object *why = gm_rule("pci.lomem", "hw/pci-host/bonito.c "
                                 "bonito_host_realize");

@@ -199,6 +199,28 @@ gm_block_usable(GmCtx *c, MrRamBlock *b, const char *what)
     return FALSE;
 }
 
+void
+gm_board_block(GmCtx *c, GmSpace *space, const char *name, guint64 addr,
+               guint64 size, gboolean rom, const char *source)
+{
+    MrRamBlock *b = mr_file_find_block(c->f, name);
+
+    if (b == NULL) {
+        gm_missing(c, NULL, name, "the snapshot has no ram block \"%s\"", name);
+        return;
+    }
+    if (size != 0 && b->used_length != size) {
+        gm_missing(c, b, name, "ram block \"%s\" has 0x%" G_GINT64_MODIFIER
+                   "x bytes, the board's is 0x%" G_GINT64_MODIFIER "x", name,
+                   b->used_length, size);
+        return;
+    }
+    if (!gm_block_usable(c, b, name))
+        return;
+    gm_add_ram(space, addr, b->used_length, 0, b, 0, rom, gm_rule(name, source));
+    gm_note_block(c, b, TRUE, "at 0x%" G_GINT64_MODIFIER "x", addr);
+}
+
 /* Blocks that are never in the guest-physical address space: fw_cfg files
  * (hw/core/loader.c rom_add_blob names them "/rom@" + the file name). */
 static void
