@@ -278,6 +278,19 @@ vga_like(const GmPciDev *d)
            strstr(d->vmsd, "cirrus");
 }
 
+/* A section that is no PCI device's and holds a display's VGA state. */
+static gboolean
+isa_vga_like(const MrSection *s)
+{
+    json_object *v;
+    const char *vmsd;
+
+    if (s->desc == NULL || !json_object_object_get_ex(s->desc, "vmsd_name", &v))
+        return strstr(s->idstr, "vga") != NULL;
+    vmsd = json_object_get_string(v);
+    return strstr(vmsd, "vga") || strstr(vmsd, "cirrus");
+}
+
 typedef struct {
     const GmPciBus *bus;
     guint vga_devices;       /* devices decoding the legacy window */
@@ -369,11 +382,17 @@ scan_vga(GmCtx *c, const GmPciBus *buses, guint nbuses, GHashTable *devs,
         guint sl, fn;
         gint j;
 
-        if (slash == NULL)
+        if (slash)
+            path = g_strndup(s->idstr, slash - s->idstr);
+        if (!path || !gm_pci_split_path(path, &bus_name, &sl, &fn)) {
+            /* Not a PCI device: an ISA display (isa-vga, isa-cirrus-vga)
+             * decodes the window of the bus the ISA bridge sits on. */
+            if (nbuses > 0 && isa_vga_like(s) && !vga[0].unknown_vga) {
+                vga[0].vga_devices++;
+                vga[0].unknown_vga = g_strdup(s->idstr);
+            }
             continue;
-        path = g_strndup(s->idstr, slash - s->idstr);
-        if (!gm_pci_split_path(path, &bus_name, &sl, &fn))
-            continue;
+        }
         d = gm_pci_cached(c, devs, path, err);
         if (err && *err)
             return FALSE;
