@@ -14,6 +14,7 @@
  * windows at 0xfec00000, 0xfed00000, 0xfee00000). */
 #include "ds-gm-pcmach.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -281,6 +282,69 @@ add_vapic(Pc *pc, GError **err)
     return TRUE;
 }
 
+/* Hyper-V SynIC pages (hw/hyperv/hyperv.c synic_realize, synic_update;
+ * target/i386/kvm/hyperv.c hyperv_x86_synic_update, run on a restore by
+ * the cpu section's "cpu/msr_hyperv_synic" post_load): the RAM blocks
+ * "synic-N-msg-page" and "synic-N-event-page" of vCPU N overlay guest RAM
+ * at the page its SIMP / SIEFP MSR names when that MSR's enable bit is
+ * set, added after the RAM at its priority (0), so they win. */
+static gboolean
+add_synic(Pc *pc, GError **err)
+{
+    GmCtx *c = pc->c;
+
+    for (guint i = 0; i < c->f->blocks->len; i++) {
+        MrRamBlock *b = g_ptr_array_index(c->f->blocks, i);
+        static const char *const kinds[2] = { "msg-page", "event-page" };
+        static const char *const msrs[2] = { "env.msr_hv_synic_msg_page",
+                                             "env.msr_hv_synic_evt_page" };
+        json_object *cpu, *subs, *sub, *why;
+        guint64 msr, off, page;
+        guint vp, k;
+        char tail[16];
+
+        if (sscanf(b->idstr, "synic-%u-%15s", &vp, tail) != 2)
+            continue;
+        for (k = 0; k < 2 && !g_str_equal(tail, kinds[k]); k++)
+            ;
+        if (k == 2)
+            continue;
+        cpu = gm_section(c, "cpu", vp, NULL, err);
+        if (cpu == NULL && err && *err)
+            return FALSE;
+        if (cpu == NULL || !json_object_object_get_ex(cpu, "subsections", &subs) ||
+            !json_object_object_get_ex(subs, "cpu/msr_hyperv_synic", &sub)) {
+            gm_note_block(c, b, FALSE, "vCPU %u has no SynIC MSRs in the "
+                          "snapshot: the page is not mapped", vp);
+            continue;
+        }
+        if (json_object_is_type(sub, json_type_array))
+            sub = json_object_array_get_idx(sub, 0);
+        if (!gm_field_uint(sub, msrs[k], &msr, &off)) {
+            gm_missing(c, b, b->idstr, "the cpu section of vCPU %u lacks %s",
+                       vp, msrs[k]);
+            continue;
+        }
+        if (!(msr & 1)) {
+            gm_note_block(c, b, FALSE, "vCPU %u's %s (0x%" G_GINT64_MODIFIER
+                          "x) has its enable bit clear", vp, msrs[k], msr);
+            continue;
+        }
+        if (!gm_block_usable(c, b, b->idstr))
+            continue;
+        why = gm_rule("hyperv-synic", "hw/hyperv/hyperv.c synic_update; "
+                      "target/i386/kvm/hyperv.c hyperv_x86_synic_update");
+        json_object_object_add(why, "msr", gm_ref("cpu", msrs[k], off,
+                                                  gm_hex(msr)));
+        json_object_object_add(why, "vcpu", json_object_new_int((gint)vp));
+        page = msr & ~(guint64)0xfff;
+        gm_add_ram(pc->system, page, b->used_length, 0, b, 0, FALSE, why);
+        gm_note_block(c, b, TRUE, "vCPU %u's SynIC %s at 0x%"
+                      G_GINT64_MODIFIER "x", vp, kinds[k], page);
+    }
+    return TRUE;
+}
+
 gboolean
 gm_machine_pc(GmCtx *c, GError **err)
 {
@@ -355,7 +419,7 @@ gm_machine_pc(GmCtx *c, GError **err)
     if (ds_find_section(c->f, "hpet", -1))
         gm_add_io(pc.system, 0xfed00000, 0x400, 0, "hpet");
     gm_add_io(pc.system, 0xfee00000, 0x100000, 4096, "apic-msi");
-    if (!add_vapic(&pc, err))
+    if (!add_vapic(&pc, err) || !add_synic(&pc, err))
         goto out;
 
     bus = (GmPciBus){ .bus = "0000:00", .space = pc.pci };

@@ -303,6 +303,15 @@ static const char i440fx_desc[] =
 static const char rtc_desc[] =
     "{\"vmsd_name\":\"mc146818rtc\",\"version\":3,\"fields\":["
     "{\"name\":\"cmos_data\",\"type\":\"buffer\",\"size\":128}]}";
+/* The x86 cpu section reduced to one field and the SynIC subsection as
+ * target/i386/machine.c vmstate_msr_hyperv_synic describes it. */
+static const char cpu_desc[] =
+    "{\"vmsd_name\":\"cpu\",\"version\":12,\"fields\":["
+    "{\"name\":\"env.eip\",\"type\":\"uint64\",\"size\":8}],"
+    "\"subsections\":[{\"vmsd_name\":\"cpu/msr_hyperv_synic\",\"version\":1,"
+    "\"fields\":[{\"name\":\"env.msr_hv_synic_control\",\"type\":\"uint64\",\"size\":8},"
+    "{\"name\":\"env.msr_hv_synic_evt_page\",\"type\":\"uint64\",\"size\":8},"
+    "{\"name\":\"env.msr_hv_synic_msg_page\",\"type\":\"uint64\",\"size\":8}]}]}";
 static const char dev_desc[] =
     "{\"vmsd_name\":\"foo\",\"version\":1,\"fields\":["
     "{\"name\":\"dev\",\"type\":\"struct\",\"struct\":{"
@@ -319,6 +328,7 @@ typedef struct {
     gboolean rewritten_cmos;
     const char *extra_block;   /* with a "foo" PCI device section */
     gboolean ram_not_stored;
+    guint64 synic_msg;         /* vCPU 0's SIMP MSR, with a SynIC block */
 } Synth;
 
 static char *
@@ -344,6 +354,13 @@ write_pc(const char *name, const Synth *s)
     mr_writer_add_block(w, "pc.rom", 128 * 1024);
     if (s->extra_block)
         mr_writer_add_block(w, s->extra_block, 64 * 1024);
+    if (s->synic_msg) {
+        guint sb = mr_writer_add_block(w, "synic-0-msg-page", 4096);
+        guint8 synic[4096];
+        memset(synic, 0x3c, sizeof(synic));
+        mr_writer_set_page(w, sb, 0, synic);
+        mr_writer_add_block(w, "synic-0-event-page", 4096);
+    }
     mr_writer_set_vmdesc(w, s->vmdesc);
     /* The I440FX at reset: PAM all PCI, SMRAM 0x02 (closed). */
     body[4 + 0x72] = 0x02;
@@ -356,6 +373,25 @@ write_pc(const char *name, const Synth *s)
         cmos[0x34] ^= 0x40;
     MRT_CHECK(mr_writer_add_device(w, "mc146818rtc", 0, 3, rtc_desc, cmos,
                                    128, FALSE, &err), "rtc");
+    if (s->synic_msg) {
+        /* eip, then subsection: 0x05, name, be32 version, three be64. */
+        static const char sub[] = "cpu/msr_hyperv_synic";
+        guint8 cpu[8 + 1 + 1 + sizeof(sub) - 1 + 4 + 24] = { 0 };
+        guint8 *p = cpu + 8;
+        *p++ = 0x05;
+        *p++ = sizeof(sub) - 1;
+        memcpy(p, sub, sizeof(sub) - 1);
+        p += sizeof(sub) - 1;
+        p[3] = 1;
+        p += 4;
+        p[7] = 1;                      /* control: enabled */
+        p += 16;                       /* evt_page 0: its page stays out */
+        for (guint i = 0; i < 8; i++)
+            p[i] = (guint8)(s->synic_msg >> (56 - 8 * i));
+        MRT_CHECK(mr_writer_add_device(w, "cpu", 0, 12, cpu_desc, cpu,
+                                       sizeof(cpu), FALSE, &err), "cpu: %s",
+                  err ? err->message : "");
+    }
     if (s->extra_block) {
         g_autofree char *dev = g_strndup(s->extra_block,
                                          strrchr(s->extra_block, '/') - s->extra_block);
@@ -535,6 +571,33 @@ test_unstored_ram_is_missing(void)
 }
 
 static void
+test_synic_page_overlays_ram(void)
+{
+    Synth s = { .machine = "pc-i440fx-10.0", .ram = 32 * MiB, .vmdesc = TRUE,
+                .synic_msg = 0x1234000 | 1 };
+    g_autofree char *path = write_pc("synic.mig", &s);
+    MrFile *f;
+    DsGuestMap *m = map_of(path, &f);
+    MrRamBlock *ram, *msg;
+
+    if (m == NULL)
+        goto out;
+    ram = mr_file_find_block(f, "pc.ram");
+    msg = mr_file_find_block(f, "synic-0-msg-page");
+    /* The SIMP page cuts the RAM from 1 MiB in two. */
+    check_range(m, 14, 0x100000, 0x1234000 - 0x100000, ram, 0x100000, DS_RANGE_RAM);
+    check_range(m, 15, 0x1234000, 0x1000, msg, 0, DS_RANGE_RAM);
+    check_range(m, 16, 0x1235000, 32 * MiB - 0x1235000, ram, 0x1235000,
+                DS_RANGE_RAM);
+    DST_STR(RANGE(m, 15)->why, "msr/value", "0x1234001");
+    DST_BOOL(m->machine, "blocks/synic-0-event-page/mapped", FALSE);
+    MRT_CHECK_U64(json_object_array_length(m->missing), 0);
+    ds_guest_map_free(m);
+out:
+    mr_file_close(f);
+}
+
+static void
 test_physmem_holes_and_size(void)
 {
     Synth s = { .machine = "pc-i440fx-10.0", .ram = 32 * MiB, .vmdesc = TRUE };
@@ -585,6 +648,7 @@ static const MrtTest tests[] = {
     MRT_TEST(test_no_vmdesc_maps_nothing),
     MRT_TEST(test_unknown_pci_blocks_go_to_missing),
     MRT_TEST(test_unstored_ram_is_missing),
+    MRT_TEST(test_synic_page_overlays_ram),
     MRT_TEST(test_physmem_holes_and_size),
     MRT_END
 };
