@@ -345,6 +345,33 @@ add_synic(Pc *pc, GError **err)
     return TRUE;
 }
 
+/* A TPM's memory (hw/tpm/tpm_crb.c tpm_crb_realize; hw/tpm/tpm_ppi.c
+ * tpm_ppi_init): the CRB's command buffer, RAM block "tpm-crb-cmd", right
+ * after its 0x80 bytes of registers at 0xfed40000, 0xf80 bytes; the
+ * physical presence page "tpm-ppi" (CRB or TIS with ppi=on) at 0xfed45000,
+ * 0x400 bytes of RAM device memory, which QEMU's dump leaves out. */
+static void
+add_tpm(Pc *pc)
+{
+    GmCtx *c = pc->c;
+    MrRamBlock *cmd = mr_file_find_block(c->f, "tpm-crb-cmd");
+    MrRamBlock *ppi = mr_file_find_block(c->f, "tpm-ppi");
+
+    if (cmd && cmd->used_length >= 0xf80 && gm_block_usable(c, cmd, cmd->idstr)) {
+        gm_add_ram(pc->system, 0xfed40080, 0xf80, 0, cmd, 0, FALSE,
+                   gm_rule("tpm-crb-cmd", "hw/tpm/tpm_crb.c tpm_crb_realize"));
+        gm_note_block(c, cmd, TRUE, "the TPM CRB command buffer at 0xfed40080");
+    }
+    if (ppi && ppi->used_length >= 0x400) {
+        gm_add_rom_device(pc->system, 0xfed45000, 0x400, 0, "tpm-ppi",
+                          "the TPM physical presence page is RAM device "
+                          "memory (hw/tpm/tpm_ppi.c), not RAM: QEMU's "
+                          "dump-guest-memory leaves it out");
+        gm_note_block(c, ppi, FALSE, "the TPM physical presence page at "
+                      "0xfed45000: RAM device memory (see missing)");
+    }
+}
+
 gboolean
 gm_machine_pc(GmCtx *c, GError **err)
 {
@@ -421,6 +448,7 @@ gm_machine_pc(GmCtx *c, GError **err)
     gm_add_io(pc.system, 0xfee00000, 0x100000, 4096, "apic-msi");
     if (!add_vapic(&pc, err) || !add_synic(&pc, err))
         goto out;
+    add_tpm(&pc);
 
     bus = (GmPciBus){ .bus = "0000:00", .space = pc.pci };
     if (!gm_pci_place(c, &bus, 1, err))

@@ -71,19 +71,26 @@ def present_runs(rb, first, count):
 
 
 def expected_extents(ranges, ref):
+    """The data extents physmem must report: the present pages of each
+    range's block, clipped to the range (a range may start or end inside
+    a page, as the TPM's command buffer does), and the bytes it stores:
+    every present page a range touches, whole."""
     blocks = {b.name: b for b in ref.blocks}
     ext = []
     stored = 0
     for r in ranges:
         rb = blocks[r["block"]]
-        first = r["block_offset"] // PAGE
-        for page, n in present_runs(rb, first, r["length"] // PAGE):
-            start = r["gpa"] + (page - first) * PAGE
+        lo, hi = r["block_offset"], r["block_offset"] + r["length"]
+        first, last = lo // PAGE, (hi + PAGE - 1) // PAGE
+        for page, n in present_runs(rb, first, last - first):
+            a = max(lo, page * PAGE)
+            z = min(hi, (page + n) * PAGE)
+            start = r["gpa"] + (a - lo)
             stored += n * PAGE
             if ext and ext[-1][1] == start:
-                ext[-1] = (ext[-1][0], start + n * PAGE)
+                ext[-1] = (ext[-1][0], start + z - a)
             else:
-                ext.append((start, start + n * PAGE))
+                ext.append((start, start + z - a))
     return ext, stored
 
 

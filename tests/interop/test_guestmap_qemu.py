@@ -49,11 +49,15 @@ leaves the file as it was.
 """
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
 import random
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 
 sys.dont_write_bytecode = True
@@ -110,6 +114,7 @@ class Case:
     split: str = None   # pc/q35: machine.split.source expected
     missing: tuple = () # the "what" of each missing entry, in order
     pflash: bool = False
+    tpm: bool = False   # a tpm-crb on an swtpm (a fresh one to restore)
     yara: bool = False  # --mount: yara -s over guest/physmem finds markers
     write: bool = False # --mount: write through physmem on a copy
 
@@ -241,6 +246,10 @@ CASES = [
           "-device", "VGA,bus=br1,addr=3", "-device",
           "e1000,bus=br1,addr=4,netdev=n1", "-netdev", "user,id=n1"],
          stopped=False, run_seconds=2.5, blobs=False),
+    Case("q35-tpm", "q35 after SeaBIOS with a TPM 2 (tpm-crb on swtpm): "
+         "the command buffer is RAM, the PPI page RAM device memory", X86,
+         ["-M", "q35", "-m", "256"], stopped=False, run_seconds=2.5,
+         blobs=False, tpm=True, missing=("tpm-ppi",)),
     Case("q35-registers", "q35, PAM, SMRAM open with H_SMRAME (RAM at "
          "0xfeda0000), TSEG 1 MiB", X86, ["-M", "q35", "-m", "512"],
          nodefaults=False, hmp=Q35_REGS),
@@ -256,8 +265,34 @@ CASES = [
 ]
 
 
+@contextlib.contextmanager
+def swtpm():
+    """A TPM 2 emulator with fresh state for one QEMU: yields the QEMU
+    arguments that attach it as a tpm-crb.  The socket lives in a short
+    directory of its own (sun_path is 108 bytes)."""
+    state = tempfile.mkdtemp(prefix="mrtpm")
+    sock = os.path.join(state, "ctrl.sock")
+    p = subprocess.Popen(["swtpm", "socket", "--tpmstate", "dir=" + state,
+                          "--ctrl", "type=unixio,path=" + sock, "--tpm2",
+                          "--terminate"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL,
+                         preexec_fn=qh._pdeathsig)
+    try:
+        mountlib.wait_until(lambda: os.path.exists(sock), what="swtpm socket")
+        yield ["-chardev", "socket,id=chrtpm,path=" + sock, "-tpmdev",
+               "emulator,id=tpm0,chardev=chrtpm", "-device",
+               "tpm-crb,tpmdev=tpm0"]
+    finally:
+        p.kill()
+        p.wait()
+        subprocess.run(["rm", "-rf", state])
+
+
 def run_case(case, args, checks, workdir):
     t0 = time.monotonic()
+    if case.tpm and shutil.which("swtpm") is None:
+        checks.note("case %s skipped: no swtpm (scripts/install-deps)" % case.name)
+        return
     rng = random.Random("guestmap-" + case.name)
     path = os.path.join(workdir, "snap.mig")
     blobs = []
@@ -283,10 +318,13 @@ def run_case(case, args, checks, workdir):
             if out.strip():
                 raise qh.HarnessError("HMP %r: %s" % (c, out.strip()))
 
-    snap = qh.save_snapshot(case.binary, case.machine_args, path, workdir,
-                            stopped=case.stopped, run_seconds=case.run_seconds,
-                            stop_after_run=not case.stopped, blobs=blobs,
-                            nodefaults=case.nodefaults, before_migrate=poke)
+    with swtpm() if case.tpm else contextlib.nullcontext([]) as tpm_args:
+        snap = qh.save_snapshot(case.binary, case.machine_args + tpm_args,
+                                path, workdir, stopped=case.stopped,
+                                run_seconds=case.run_seconds,
+                                stop_after_run=not case.stopped, blobs=blobs,
+                                nodefaults=case.nodefaults,
+                                before_migrate=poke)
     res = run([args.info, "--map", "--json", path])
     if not checks.ok(res.returncode == 0, "mramfs-info --map --json exits 0",
                      res.stderr.decode(errors="replace")):
@@ -318,7 +356,11 @@ def run_case(case, args, checks, workdir):
         "mramfs-info --map prints every range", res.stdout.decode()[:2000])
 
     want_ext, stored = expected_extents(ranges, ref)
-    with qh.restore_snapshot(snap, workdir) as vm:
+    with contextlib.ExitStack() as stack:
+        if case.tpm:
+            snap = dataclasses.replace(snap, machine_args=case.machine_args +
+                                       stack.enter_context(swtpm()))
+        vm = stack.enter_context(qh.restore_snapshot(snap, workdir))
         if case.dump:
             hdr = vm.dump_headers()
             got = [(r["gpa"], r["length"]) for r in joined(ranges)]
