@@ -307,7 +307,9 @@ ds_guest_map_new(MrFile *f, GError **err)
     m->machine = json_object_new_object();
     json_object_object_add(m->machine, "machine",
                            f->machine ? json_object_new_string(f->machine) : NULL);
-    json_object_object_add(m->machine, "ram_size",
+    /* All RAM blocks together (the stream's MEM_SIZE): firmware and device
+     * memory included; the machine's RAM is the machine file's to say. */
+    json_object_object_add(m->machine, "ram_blocks_total",
                            json_object_new_uint64(f->ram_total));
 
     c.m = m;
