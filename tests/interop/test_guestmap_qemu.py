@@ -189,12 +189,6 @@ CASES = [
          stopped=False, run_seconds=2.5, blobs=False, dump=False,
          missing=("0000:00:02.0/vga.vram", "the legacy VGA window "
                   "0xa0000-0xbffff of bus 0000:00")),
-    Case("pc-isa-vga", "pc with an isa-vga: an ISA display decodes the "
-         "legacy window, which is then missing, not RAM", X86,
-         ["-M", "pc", "-m", "128", "-device", "isa-vga"], dump=False,
-         blobs=False,  # QEMU 10.0.2 segfaults restoring blobs in its vram
-         missing=("the legacy VGA window 0xa0000-0xbffff of bus 0000:00",
-                  "vga.vram")),
     Case("pc-3583M", "pc just below the 3.5 GiB rule: all RAM below 4 GiB",
          X86, ["-M", "pc", "-m", "3583"]),
     Case("pc-3584M", "pc at the 3.5 GiB rule: 3 GiB below, 512 MiB above",
