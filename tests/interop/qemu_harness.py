@@ -8,6 +8,9 @@ Python 3 standard library only. What it offers:
   exceptions; it also dies with the test process (PR_SET_PDEATHSIG), so a test
   runner that SIGKILLs us on timeout leaves no QEMU behind.
 * save_snapshot() / restore(): the QMP procedure of FORMAT.md section 15.
+* QEMU.dump_headers(): the ELF and program headers of dump-guest-memory
+  (paging off), read from a FIFO so that the dump itself costs nothing;
+  QEMU.pmemsave_chunks(): pmemsave streamed through a FIFO (no disk).
 * parse_info_ramblock(), parse_mtree_flat(), MemoryMap: what `info ramblock`
   and `info mtree -f` print, and guest-physical address -> (block, offset).
 * read_ram_layout(): a small reference reader for the RAM section of a
