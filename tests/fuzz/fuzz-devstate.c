@@ -9,8 +9,11 @@
  * first n-1 bodies is a be16 length and that many bytes; the last device
  * takes the rest.  The writer (format/mr-writer.h) makes a file of these
  * sections around an empty ram section; whatever opens is decoded with
- * ds_decode_section() section by section, ds_pc87312_load()/_json() and
- * ds_via_json(), and every JSON made must print as valid JSON.
+ * ds_decode_section() section by section, ds_pc87312_load()/_json(),
+ * ds_via_json() and the guest-physical map (ds_guest_map_new, _json,
+ * ds_guest_physmem), and every JSON made must print as valid JSON.  The
+ * object form may add "blocks": [{"name": N, "size": S}] (RAM blocks with
+ * their first page present, S at most 64 GiB) for the map to place.
  *
  * The whole input, and its JSON part alone, are also given to
  * ds_pc87312_parse() as a document written to superio/pc87312.json; a node
@@ -20,6 +23,7 @@
 #include <string.h>
 
 #include "ds-decode.h"
+#include "ds-guestmap.h"
 #include "ds-superio.h"
 #include "fuzz.h"
 #include "mr-error.h"
@@ -130,6 +134,37 @@ add_device(MrWriter *w, json_object *entry, gboolean last,
     *left -= n;
 }
 
+/* The map never overlaps itself, stays inside its blocks, and physmem
+ * builds from it. */
+static void
+check_guest_map(MrFile *f)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(DsGuestMap) m = ds_guest_map_new(f, &err);
+    g_autoptr(MrVfile) v = NULL;
+
+    if (m == NULL) {
+        FUZZ_CHECK(err != NULL, "guest map failed without an error");
+        return;
+    }
+    for (guint i = 0; i < m->ranges->len; i++) {
+        const DsGuestRange *r = &g_array_index(m->ranges, DsGuestRange, i);
+        FUZZ_CHECK(r->length > 0 && r->block_offset + r->length <=
+                   r->block->used_length, "range %u outside its block", i);
+        if (i > 0) {
+            const DsGuestRange *p = &g_array_index(m->ranges, DsGuestRange, i - 1);
+            FUZZ_CHECK(p->gpa + p->length <= r->gpa, "ranges %u and %u "
+                       "overlap or are out of order", i - 1, i);
+        }
+    }
+    if (fuzz_verbose())
+        fprintf(stderr, "  guest map: %u ranges, %zu missing\n", m->ranges->len,
+                json_object_array_length(m->missing));
+    fuzz_check_json(ds_guest_map_json(m), "guest map");
+    v = ds_guest_physmem(f, m, &err);
+    FUZZ_CHECK(v != NULL, "physmem: %s", err ? err->message : "?");
+}
+
 static void
 decode_all(MrFile *f)
 {
@@ -168,6 +203,7 @@ decode_all(MrFile *f)
     if (via != NULL)
         FUZZ_CHECK(node_name != NULL, "via node without a name");
     fuzz_check_json(via, "via node");
+    check_guest_map(f);
 }
 
 int
@@ -179,7 +215,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gsize left = (gsize)(data + size - body);
     DsPc87312 fixed = { .regs = regs_40p };
     json_tokener *tok;
-    json_object *doc, *devs = NULL, *cfg = NULL;
+    json_object *doc, *devs = NULL, *cfg = NULL, *blocks;
     g_autoptr(MrWriter) w = NULL;
     g_autoptr(MrFile) f = NULL;
     g_autoptr(GError) err = NULL;
@@ -209,6 +245,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     w = mr_writer_new(str_member(cfg, "machine", "pc-i440fx-10.0"));
+    if (cfg && json_object_object_get_ex(cfg, "blocks", &blocks) &&
+        json_object_is_type(blocks, json_type_array)) {
+        static guint8 page[4096];
+        memset(page, 0xa5, sizeof(page));
+        for (gsize i = 0; i < MIN(json_object_array_length(blocks), (gsize)16); i++) {
+            json_object *b = json_object_array_get_idx(blocks, i), *sz;
+            guint64 bsize = 4096;
+            if (json_object_object_get_ex(b, "size", &sz) &&
+                json_object_is_type(sz, json_type_int))
+                bsize = (guint64)json_object_get_int64(sz);
+            bsize = CLAMP(bsize & ~(guint64)4095, 4096, 64ull << 30);
+            mr_writer_set_page(w, mr_writer_add_block(
+                w, str_member(b, "name", "ram"), bsize), 0, page);
+        }
+    }
     mr_writer_set_footers(w, bool_member(cfg, "footers", TRUE));
     mr_writer_set_vmdesc(w, bool_member(cfg, "vmdesc", TRUE));
     if (devs == NULL) {
