@@ -8,6 +8,7 @@ Python 3 standard library only. What it offers:
   exceptions; it also dies with the test process (PR_SET_PDEATHSIG), so a test
   runner that SIGKILLs us on timeout leaves no QEMU behind.
 * save_snapshot() / restore(): the QMP procedure of FORMAT.md section 15.
+* QEMU.dump_guest_memory(): QEMU's ELF core streamed through a pipe.
 * parse_info_ramblock(), parse_mtree_flat(), MemoryMap: what `info ramblock`
   and `info mtree -f` print, and guest-physical address -> (block, offset).
 * read_ram_layout(): a small reference reader for the RAM section of a
@@ -159,8 +160,9 @@ class QMPClient:
                 raise HarnessError("QMP connection closed by QEMU")
             self._buf += chunk
 
-    def execute(self, command, arguments=None, timeout=None):
-        """Run a QMP command and return its "return" value."""
+    def execute(self, command, arguments=None, timeout=None, fds=()):
+        """Run a QMP command and return its "return" value. fds are passed
+        with the command (SCM_RIGHTS), as `getfd` wants."""
         if self._sock is None:
             raise HarnessError("QMP connection is closed")
         deadline = _deadline(self.timeout if timeout is None else timeout)
@@ -171,7 +173,13 @@ class QMPClient:
             req["arguments"] = arguments
         self._sock.settimeout(max(_remaining(deadline), 0.1))
         try:
-            self._sock.sendall(json.dumps(req).encode() + b"\n")
+            data = json.dumps(req).encode() + b"\n"
+            if fds:
+                sent = socket.send_fds(self._sock, [data], list(fds))
+                if sent < len(data):
+                    self._sock.sendall(data[sent:])
+            else:
+                self._sock.sendall(data)
         except OSError as e:
             raise HarnessError("QMP %s: cannot send: %s" % (command, e))
         while True:
@@ -436,6 +444,42 @@ class QEMU:
             out += self.pmemsave(gpa, n)
             pos += n
         return bytes(out)
+
+    def dump_guest_memory(self, consumer, timeout=MIGRATION_TIMEOUT,
+                          chunk=1 << 20):
+        """dump-guest-memory (paging off, ELF) into a pipe: consumer(bytes)
+        gets the core in order, nothing is written to disk. Raises unless
+        QEMU reports the dump completed."""
+        rfd, wfd = os.pipe()
+        try:
+            try:
+                self.qmp.execute("getfd", {"fdname": "mrdump"}, fds=[wfd])
+            finally:
+                os.close(wfd)
+            self.cmd("dump-guest-memory", {"paging": False, "detach": True,
+                                           "protocol": "fd:mrdump"})
+            deadline = _deadline(timeout)
+            with os.fdopen(rfd, "rb", buffering=0) as r:
+                rfd = -1
+                while True:
+                    data = r.read(chunk)
+                    if not data:
+                        break
+                    consumer(data)
+                    if _remaining(deadline) <= 0:
+                        raise HarnessError("dump-guest-memory still writing "
+                                           "after %.0f s" % timeout)
+        finally:
+            if rfd >= 0:
+                os.close(rfd)
+        while True:
+            st = self.cmd("query-dump")
+            if st["status"] == "completed":
+                return st
+            if st["status"] == "failed" or _remaining(deadline) <= 0:
+                raise HarnessError("dump-guest-memory: %s\n  QEMU output:\n%s"
+                                   % (st, self.log_tail()))
+            time.sleep(POLL_INTERVAL)
 
     def query_migrate(self):
         return self.cmd("query-migrate")

@@ -1,0 +1,371 @@
+#!/usr/bin/env python3
+"""QEMU 10 interoperability of guest/vmcore: mramfs's ELF core of a snapshot
+against the core QEMU's dump-guest-memory (paging off, plain ELF) writes for
+the VM restored from the same snapshot.
+
+Each case saves a mapped-ram snapshot with QEMU (a marker string placed in
+guest RAM with -device loader), writes mramfs's core of it, restores the
+snapshot into a fresh QEMU (-incoming, never run) and streams QEMU's dump
+through a pipe into a sparse file. Then:
+
+  header    ELF class, byte order, e_type, e_machine, e_version equal, and
+            equal to the values typed in for the case (the issue's list);
+  loads     the PT_LOAD list (p_paddr, p_vaddr, p_filesz, p_memsz), in order;
+  notes     one PT_NOTE each, byte-identical;
+  bytes     every segment's bytes (holes skipped where both files have them);
+  sparse    mramfs's core stores no more than the pages present in the
+            snapshot plus its header;
+  readers   readelf -lnW reads mramfs's core without a warning; gdb (for
+            PowerPC gdb-multiarch) reads the marker at its guest-physical
+            address and prints the same $pc and $sp as for QEMU's core.
+
+Until the mount has guest/, the core comes from tests/vmcore-write, with the
+guest-physical map read from QEMU's `info mtree -f` of the saving VM.
+
+    test_vmcore_qemu.py --vmcore-write BUILD/tests/vmcore-write --case pc-stopped
+    test_vmcore_qemu.py --list
+
+Prints one line per check and ends with "N passed, N failed".
+"""
+
+import argparse
+import dataclasses
+import errno
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import time
+
+sys.dont_write_bytecode = True
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, _HERE)
+import elfcore  # noqa: E402
+import qemu_harness as qh  # noqa: E402
+import test_interop as ti  # noqa: E402
+
+X86 = "qemu-system-x86_64"
+PPC = "qemu-system-ppc"
+MIPS = "qemu-system-mips64el"
+TOOL_TIMEOUT = 120
+MARKER = b"mramfs-vmcore-marker: the guest's own bytes\0"
+
+EM_386, EM_PPC, EM_X86_64 = 3, 20, 62
+
+
+@dataclasses.dataclass
+class Case:
+    name: str
+    doc: str
+    binary: str
+    machine_args: list
+    want: tuple = None         # (ELF class, EI_DATA, e_machine), typed in
+    marker_gpa: int = 0x800000
+    nodefaults: bool = True
+    run: bool = False          # run the firmware a moment, then stop
+    patch: str = ""            # "long-mode-vmcoreinfo"
+    refused: str = ""          # no core: this text in the reason
+    gdb: tuple = ("gdb",)
+
+
+PPC_GDB = ("gdb-multiarch", "-ex", "set architecture powerpc:common")
+CASES = [
+    Case("pc-stopped", "pc, 128 MiB, saved before the firmware ran: real "
+         "mode, so EM_386 in an ELF64 (the BIOS ends at 4 GiB)", X86,
+         ["-M", "pc", "-m", "128"], want=(2, 1, EM_386)),
+    Case("pc-firmware", "pc, 256 MiB with its default VGA, saved after "
+         "SeaBIOS ran (PAM maps RAM at 0xc0000, the VGA BAR is set)", X86,
+         ["-M", "pc", "-m", "256"], want=(2, 1, EM_386), nodefaults=False,
+         run=True),
+    Case("pc-smp2", "pc, 128 MiB, 2 vCPUs, after the firmware ran", X86,
+         ["-M", "pc", "-m", "128", "-smp", "2"], want=(2, 1, EM_386),
+         run=True),
+    Case("q35-high", "q35, 2.75 GiB: 2 GiB below 4 GiB and 768 MiB above, "
+         "stopped, nearly every page absent", X86,
+         ["-M", "q35", "-m", "2816M"], want=(2, 1, EM_386)),
+    Case("pc-long-mode", "pc, 128 MiB, hflags.LMA and a filled-in "
+         "vmcoreinfo device patched into the file: EM_X86_64 notes and the "
+         "guest's VMCOREINFO note", X86,
+         ["-M", "pc", "-m", "128", "-device", "vmcoreinfo"],
+         want=(2, 1, EM_X86_64), patch="long-mode-vmcoreinfo"),
+    Case("ppc-40p", "PReP 40p, 64 MiB, OpenBIOS ran: ELF32 big-endian, "
+         "PowerPC notes", PPC, ["-M", "40p", "-m", "64"],
+         want=(1, 2, EM_PPC), marker_gpa=0x1800000, nodefaults=False,
+         run=True, gdb=PPC_GDB),
+    Case("ppc-pegasos2", "Pegasos II, 256 MiB, VOF ran: ELF32 big-endian, "
+         "AltiVec in the notes", PPC, ["-M", "pegasos2", "-m", "256"],
+         want=(1, 2, EM_PPC), marker_gpa=0x4000000, nodefaults=False,
+         run=True, gdb=PPC_GDB),
+    Case("mips-fuloong2e", "Fuloong 2E: QEMU cannot dump MIPS, so there is "
+         "no core, with the reason", MIPS, ["-M", "fuloong2e"],
+         marker_gpa=0x1000000, nodefaults=False, refused="MIPS"),
+]
+
+# A VMCOREINFO note as Linux writes it; the text's length is not a multiple
+# of 4, and the padding after it holds junk, as guest memory may.
+VMCI_TEXT = b"OSRELEASE=6.1.0-mramfs\nPAGESIZE=4096\nNUMBER(phys_base)=0x0\n"
+VMCI_GPA = 0x300000
+
+
+def vmcoreinfo_blob():
+    name = b"VMCOREINFO\0"
+    pad = lambda b: (4 - len(b) % 4) % 4  # noqa: E731
+    note = struct.pack("<III", len(name), len(VMCI_TEXT), 0)
+    note += name + b"\0" * pad(name) + VMCI_TEXT + b"\xaa" * pad(VMCI_TEXT)
+    return note, note + b"\x55" * 16  # QEMU is told 16 bytes more
+
+
+def run(argv, timeout=TOOL_TIMEOUT):
+    try:
+        return subprocess.run(argv, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(argv, 124, b"", b"timed out")
+
+
+def guest_ranges(snap):
+    """[(gpa, block, offset, length)] that QEMU dumps: RAM and ROM ranges of
+    the system address space (memory_region_is_ram), from `info mtree -f`."""
+    mm = snap.memory_map()
+    names = [b.name for b in snap.ramblocks]
+    out = []
+    for r in mm.view.ranges:
+        if r.kind not in ("ram", "rom"):
+            continue
+        block = qh.resolve_block_name(r.region, names)
+        if block is not None:
+            out.append((r.start, block, r.region_offset, r.size))
+    return out
+
+
+class SparseWriter:
+    """Writes a stream to a file, leaving 64 KiB runs of zeros as holes."""
+    STEP = 64 << 10
+
+    def __init__(self, path):
+        self.f = open(path, "wb")
+        self.pos = 0
+        self.zero = bytes(self.STEP)
+
+    def __call__(self, data):
+        for i in range(0, len(data), self.STEP):
+            piece = data[i:i + self.STEP]
+            if piece != self.zero[:len(piece)]:
+                self.f.seek(self.pos)
+                self.f.write(piece)
+            self.pos += len(piece)
+
+    def close(self):
+        self.f.truncate(self.pos)
+        self.f.close()
+
+
+def _next_data(fd, off, end):
+    try:
+        return min(os.lseek(fd, off, os.SEEK_DATA), end)
+    except OSError as e:
+        if e.errno == errno.ENXIO:
+            return end
+        raise
+
+
+def segment_difference(fa, oa, fb, ob, length):
+    """First offset where [oa, oa+length) of fa and [ob, ...) of fb differ,
+    or None. Ranges that are holes in both are equal without reading."""
+    pos = 0
+    while pos < length:
+        nxt = min(_next_data(fa, oa + pos, oa + length) - oa,
+                  _next_data(fb, ob + pos, ob + length) - ob)
+        if nxt >= length:
+            return None
+        pos = max(pos, nxt - nxt % 4096)
+        n = min(1 << 20, length - pos)
+        a = os.pread(fa, n, oa + pos)
+        b = os.pread(fb, n, ob + pos)
+        if a != b:
+            return pos + (ti.first_difference(a, b) or 0)
+        pos += n
+    return None
+
+
+def patch_file(info, path):
+    """Sets hflags.LMA in every CPU and fills in the vmcoreinfo device as a
+    guest would (the note itself is in RAM from -device loader)."""
+    def device(idstr):
+        r = run([info, "--device", idstr, path])
+        if r.returncode != 0:
+            raise qh.HarnessError("mramfs-info --device %s: %s" % (
+                idstr, r.stderr.decode()))
+        return json.loads(r.stdout)
+
+    cpu = device("cpu")["fields"]
+    vmci = device("vmcoreinfo")["fields"]
+    note, told = vmcoreinfo_blob()
+    with open(path, "r+b") as f:
+        f.seek(cpu["env.hflags"]["offset"])
+        f.write(struct.pack(">I", cpu["env.hflags"]["value"] | 1 << 14))
+        for name, fmt, value in (("has_vmcoreinfo", ">B", 1),
+                                 ("vmcoreinfo.guest_format", ">H", 1),
+                                 ("vmcoreinfo.size", ">I", len(told)),
+                                 ("vmcoreinfo.paddr", ">Q", VMCI_GPA)):
+            f.seek(vmci[name]["offset"])
+            f.write(struct.pack(fmt, value))
+
+
+def check_readers(c, case, ours, theirs):
+    r = run(["readelf", "-lnW", ours])
+    text = (r.stdout + r.stderr).decode(errors="replace")
+    c.ok(r.returncode == 0 and "arning" not in text and "rror" not in text,
+         "readelf -lnW reads mramfs's core without a warning", text[-800:])
+    gdb = shutil.which(case.gdb[0])
+    if gdb is None:
+        c.note("%s is not installed: gdb checks skipped" % case.gdb[0])
+        return
+
+    def ask(core, *cmds):
+        argv = [gdb, "-nx", "-batch"] + list(case.gdb[1:]) + ["-c", core]
+        for cmd in cmds:
+            argv += ["-ex", cmd]
+        r = run(argv)
+        return r.stdout.decode(errors="replace").splitlines()
+
+    regs = ("p/x $pc", "p/x $sp")
+    got = ask(ours, "x/s 0x%x" % case.marker_gpa, *regs)
+    want = MARKER.rstrip(b"\0").decode()
+    c.ok(any(want in line for line in got),
+         "gdb reads the marker at guest address 0x%x in mramfs's core"
+         % case.marker_gpa, "\n".join(got[-6:]))
+    c.equal(got[-2:], ask(theirs, *regs)[-2:],
+            "gdb prints the same $pc and $sp for both cores")
+
+
+def compare(c, case, ours, theirs, snap_path, info):
+    a, b = elfcore.ElfCore(ours), elfcore.ElfCore(theirs)
+    try:
+        head = lambda e: (e.elfclass, e.data, e.type, e.machine, e.version)  # noqa: E731
+        c.equal(head(a), head(b), "ELF class, byte order, type, machine, "
+                "version equal QEMU's %s" % (head(b),))
+        c.equal(head(a)[:2] + head(a)[3:4], case.want,
+                "class, byte order and machine are the case's %s" % (case.want,))
+        key = lambda p: (p.paddr, p.vaddr, p.filesz, p.memsz)  # noqa: E731
+        c.equal([key(p) for p in a.loads], [key(p) for p in b.loads],
+                "PT_LOAD list (paddr, vaddr, filesz, memsz) equals QEMU's: "
+                + ", ".join("0x%x+0x%x" % (p.paddr, p.memsz) for p in b.loads))
+        notes = [p for p in a.phdrs if p.type == elfcore.PT_NOTE]
+        c.equal(len(notes), 1, "one PT_NOTE")
+        na, nb = a.note_bytes(), b.note_bytes()
+        c.ok(na == nb, "PT_NOTE bytes equal QEMU's (%d bytes: %s)" % (
+            len(nb), ", ".join("%s/0x%x" % (n.name.decode(), n.type)
+                               for n in b.notes())),
+             ti.describe_difference(na, nb, ("ours", "qemu")))
+        if len(a.loads) == len(b.loads):
+            bad = []
+            for pa, pb in zip(a.loads, b.loads):
+                d = segment_difference(a.f.fileno(), pa.offset, b.f.fileno(),
+                                       pb.offset, min(pa.filesz, pb.filesz))
+                if d is not None:
+                    bad.append("0x%x: first difference at guest 0x%x" % (
+                        pa.paddr, pa.paddr + d))
+            c.ok(not bad, "every segment's bytes equal QEMU's", "\n".join(bad))
+        st = os.stat(ours)
+        stored = st.st_blocks * 512
+        summary = json.loads(run([info, "--json", snap_path]).stdout)
+        present = sum(bl["stored_bytes"] for bl in summary["ram_blocks"])
+        c.ok(stored <= present + (1 << 20), "mramfs's core stores %d bytes for "
+             "%d bytes of present pages (virtual size %d; QEMU wrote %d)" % (
+                 stored, present, st.st_size, os.path.getsize(theirs)),
+             "more than the present pages and 1 MiB of header")
+        return a.loads
+    finally:
+        a.close()
+        b.close()
+
+
+def run_case(case, c, tools, workdir):
+    t0 = time.monotonic()
+    print("# case %s: %s" % (case.name, case.doc))
+    blobs = [qh.Blob(case.marker_gpa, MARKER, "marker")]
+    if case.patch:
+        blobs.append(qh.Blob(VMCI_GPA, vmcoreinfo_blob()[1], "vmcoreinfo"))
+    path = os.path.join(workdir, case.name + ".mig")
+    snap = qh.save_snapshot(case.binary, case.machine_args, path, workdir,
+                            stopped=not case.run, stop_after_run=True,
+                            run_seconds=1.0, blobs=blobs,
+                            nodefaults=case.nodefaults)
+    if case.patch:
+        patch_file(tools.info, path)
+    ours = os.path.join(workdir, "mramfs.core")
+    argv = [tools.vmcore_write, path, ours]
+    for gpa, block, off, length in guest_ranges(snap):
+        argv += ["--range", "0x%x,0x%x,0x%x,%s" % (gpa, off, length, block)]
+    t1 = time.monotonic()
+    r = run(argv)
+    c.note("mramfs core in %.2f s" % (time.monotonic() - t1))
+    if case.refused:
+        err = r.stderr.decode(errors="replace")
+        c.ok(r.returncode == 3 and case.refused in err, "no core, and the "
+             "reason says %s" % case.refused, "exit %d: %s" % (r.returncode, err))
+        with qh.restore_snapshot(snap, workdir) as vm:
+            try:
+                vm.cmd("dump-guest-memory", {"paging": False,
+                                             "protocol": "file:/dev/null"})
+                c.fail("QEMU refuses dump-guest-memory too")
+            except qh.QMPError as e:
+                c.ok("not supported" in str(e), "QEMU refuses "
+                     "dump-guest-memory too: %s" % e.error.get("desc"))
+        return
+    if not c.ok(r.returncode == 0, "vmcore-write wrote the core",
+                r.stderr.decode(errors="replace")):
+        return
+    theirs = os.path.join(workdir, "qemu.core")
+    w = SparseWriter(theirs)
+    t1 = time.monotonic()
+    try:
+        with qh.restore_snapshot(snap, workdir) as vm:
+            vm.dump_guest_memory(w)
+    finally:
+        w.close()
+    c.note("QEMU restore + dump in %.2f s" % (time.monotonic() - t1))
+    compare(c, case, ours, theirs, path, tools.info)
+    check_readers(c, case, ours, theirs)
+    c.note("case %s took %.1f s" % (case.name, time.monotonic() - t0))
+
+
+class Tools:
+    info = None
+    vmcore_write = None
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--info", help="path to mramfs-info")
+    ap.add_argument("--vmcore-write", help="path to tests/vmcore-write")
+    ap.add_argument("--case", action="append", help="case ('all' for every)")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--keep", metavar="DIR")
+    args = ap.parse_args(argv)
+    if args.list:
+        for case in CASES:
+            print(case.name)
+        return 0
+    if not args.case or not args.info or not args.vmcore_write:
+        ap.error("--case, --info and --vmcore-write are required")
+    by_name = {case.name: case for case in CASES}
+    names = list(by_name) if "all" in args.case else args.case
+    if any(n not in by_name for n in names):
+        ap.error("unknown case (see --list)")
+    tools = Tools()
+    tools.info = os.path.abspath(args.info)
+    tools.vmcore_write = os.path.abspath(args.vmcore_write)
+    qh.install_signal_cleanup()
+    checks = ti.Checks()
+    return ti.run_cases([by_name[n] for n in names], checks, args.keep,
+                        "mramfs-vmcore-",
+                        lambda case, wd: run_case(case, checks, tools, wd))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
