@@ -2,9 +2,9 @@
  * sparsely (only the data extents are written), so that the QEMU tests
  * can compare it with dump-guest-memory before and besides the mount.
  *
- * The guest-physical map is given as --range GPA,OFFSET,LENGTH,BLOCK
- * options (numbers in C notation), as the tests read it from QEMU's `info
- * mtree -f`; it stands in for ds_guest_map_new() where that is not wanted.
+ * The guest-physical map is ds_guest_map_new()'s, or with --range
+ * GPA,OFFSET,LENGTH,BLOCK options (numbers in C notation) the one the tests
+ * read from QEMU's `info mtree -f`, to tell a map problem from a core one.
  * --stats prints the virtual size, the stored bytes and how long building
  * the core took (with OUT "-" nothing is written).  Exit 3 when there is
  * no core (the reason on stderr).
@@ -94,6 +94,8 @@ main(int argc, char **argv)
     g_autoptr(MrFile) f = NULL;
     g_autoptr(MrVfile) v = NULL;
     DsGuestMap m = { 0 };
+    g_autoptr(DsGuestMap) gm = NULL;
+    const DsGuestMap *map = &m;
     int rc = 1;
 
     g_option_context_add_main_entries(ctx, entries, NULL);
@@ -109,8 +111,14 @@ main(int argc, char **argv)
         if (!add_range(f, &m, ranges[i], &err))
             goto out;
     }
+    if (ranges == NULL) {
+        gm = ds_guest_map_new(f, &err);
+        if (gm == NULL)
+            goto out;
+        map = gm;
+    }
     gint64 t0 = g_get_monotonic_time();
-    v = ds_vmcore_new(f, &m, &err);
+    v = ds_vmcore_new(f, map, &err);
     gint64 t1 = g_get_monotonic_time();
     if (v == NULL) {
         rc = g_error_matches(err, MR_ERROR, MR_ERROR_UNSUPPORTED) ? 3 : 1;

@@ -19,8 +19,10 @@ through a pipe into a sparse file. Then:
             PowerPC gdb-multiarch) reads the marker at its guest-physical
             address and prints the same $pc and $sp as for QEMU's core.
 
-Until the mount has guest/, the core comes from tests/vmcore-write, with the
-guest-physical map read from QEMU's `info mtree -f` of the saving VM.
+Until the mount has guest/, the core comes from tests/vmcore-write, twice:
+with the guest-physical map of ds_guest_map_new() ("guest map", what the
+mount shows) and with the map read from QEMU's `info mtree -f` of the saving
+VM ("mtree map"), which tells a map problem from a core problem.
 
     test_vmcore_qemu.py --vmcore-write BUILD/tests/vmcore-write --case pc-stopped
     test_vmcore_qemu.py --list
@@ -215,7 +217,8 @@ def patch_file(info, path):
             f.write(struct.pack(fmt, value))
 
 
-def check_readers(c, case, ours, theirs):
+def check_readers(c, case, ours, theirs, label):
+    c = Labelled(c, label)
     r = run(["readelf", "-lnW", ours])
     text = (r.stdout + r.stderr).decode(errors="replace")
     c.ok(r.returncode == 0 and "arning" not in text and "rror" not in text,
@@ -242,8 +245,9 @@ def check_readers(c, case, ours, theirs):
             "gdb prints the same $pc and $sp for both cores")
 
 
-def compare(c, case, ours, theirs, snap_path, info):
+def compare(c, case, ours, theirs, snap_path, info, label):
     a, b = elfcore.ElfCore(ours), elfcore.ElfCore(theirs)
+    c = Labelled(c, label)
     try:
         head = lambda e: (e.elfclass, e.data, e.type, e.machine, e.version)  # noqa: E731
         c.equal(head(a), head(b), "ELF class, byte order, type, machine, "
@@ -284,6 +288,34 @@ def compare(c, case, ours, theirs, snap_path, info):
         b.close()
 
 
+class Labelled:
+    """Checks whose descriptions end with "(label)"."""
+
+    def __init__(self, checks, label):
+        self.checks, self.label = checks, label
+
+    def ok(self, cond, what, detail=""):
+        return self.checks.ok(cond, "%s (%s)" % (what, self.label), detail)
+
+    def equal(self, got, want, what):
+        return self.checks.equal(got, want, "%s (%s)" % (what, self.label))
+
+    def note(self, text):
+        self.checks.note(text)
+
+
+def write_core(c, tools, path, out, ranges, label):
+    """vmcore-write's core of path (ranges None: the guest map); its exit
+    status and stderr."""
+    argv = [tools.vmcore_write, path, out]
+    for gpa, block, off, length in ranges or ():
+        argv += ["--range", "0x%x,0x%x,0x%x,%s" % (gpa, off, length, block)]
+    t1 = time.monotonic()
+    r = run(argv)
+    c.note("mramfs core (%s) in %.2f s" % (label, time.monotonic() - t1))
+    return r.returncode, r.stderr.decode(errors="replace")
+
+
 def run_case(case, c, tools, workdir):
     t0 = time.monotonic()
     print("# case %s: %s" % (case.name, case.doc))
@@ -297,17 +329,19 @@ def run_case(case, c, tools, workdir):
                             nodefaults=case.nodefaults)
     if case.patch:
         patch_file(tools.info, path)
-    ours = os.path.join(workdir, "mramfs.core")
-    argv = [tools.vmcore_write, path, ours]
-    for gpa, block, off, length in guest_ranges(snap):
-        argv += ["--range", "0x%x,0x%x,0x%x,%s" % (gpa, off, length, block)]
-    t1 = time.monotonic()
-    r = run(argv)
-    c.note("mramfs core in %.2f s" % (time.monotonic() - t1))
+    cores = {"guest map": (os.path.join(workdir, "mramfs.core"), None),
+             "mtree map": (os.path.join(workdir, "mramfs-mtree.core"),
+                           guest_ranges(snap))}
+    made = {}
+    for label, (out, ranges) in cores.items():
+        rc, err = write_core(c, tools, path, out, ranges, label)
+        if case.refused:
+            c.ok(rc == 3 and case.refused in err, "no core, and the reason "
+                 "says %s (%s)" % (case.refused, label),
+                 "exit %d: %s" % (rc, err))
+        elif c.ok(rc == 0, "vmcore-write wrote the core (%s)" % label, err):
+            made[label] = out
     if case.refused:
-        err = r.stderr.decode(errors="replace")
-        c.ok(r.returncode == 3 and case.refused in err, "no core, and the "
-             "reason says %s" % case.refused, "exit %d: %s" % (r.returncode, err))
         with qh.restore_snapshot(snap, workdir) as vm:
             try:
                 vm.cmd("dump-guest-memory", {"paging": False,
@@ -317,8 +351,7 @@ def run_case(case, c, tools, workdir):
                 c.ok("not supported" in str(e), "QEMU refuses "
                      "dump-guest-memory too: %s" % e.error.get("desc"))
         return
-    if not c.ok(r.returncode == 0, "vmcore-write wrote the core",
-                r.stderr.decode(errors="replace")):
+    if not made:
         return
     theirs = os.path.join(workdir, "qemu.core")
     w = SparseWriter(theirs)
@@ -329,8 +362,9 @@ def run_case(case, c, tools, workdir):
     finally:
         w.close()
     c.note("QEMU restore + dump in %.2f s" % (time.monotonic() - t1))
-    compare(c, case, ours, theirs, path, tools.info)
-    check_readers(c, case, ours, theirs)
+    for label, ours in made.items():
+        compare(c, case, ours, theirs, path, tools.info, label)
+        check_readers(c, case, ours, theirs, label)
     c.note("case %s took %.1f s" % (case.name, time.monotonic() - t0))
 
 
