@@ -237,6 +237,17 @@ ds_vmcore_new(MrFile *f, const DsGuestMap *m, GError **err)
                "memory to dump\")");
         return NULL;
     }
+    for (guint i = 0; i < loads->len; i++) {
+        const Load *d = &g_array_index(loads, Load, i);
+        if (!d->block->stored) {
+            g_autofree char *what = g_strdup_printf(
+                "ram block \"%s\" (guest-physical 0x%" G_GINT64_MODIFIER "x) "
+                "is not in the file (x-ignore-shared): its bytes are unknown",
+                d->block->idstr, d->paddr);
+            refuse(f, err, what);
+            return NULL;
+        }
+    }
     cpus = ds_cpus_read(f, err);
     if (cpus == NULL) {
         g_prefix_error(err, "guest/vmcore: ");

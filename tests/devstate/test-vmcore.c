@@ -337,6 +337,39 @@ test_an_incomplete_or_empty_map_is_refused(void)
                    "no guest memory");
 }
 
+/* x-ignore-shared: a block whose pages are not in the file. */
+static void
+test_a_block_not_in_the_file_is_refused(void)
+{
+    static const char *const caps[] = { "x-ignore-shared", "mapped-ram", NULL };
+    PpcSpec s = { .msr_size = 4, .gpr_size = 4, .msr = MSR };
+    g_autoptr(GString) desc = g_string_new(NULL);
+    g_autoptr(GByteArray) body = g_byte_array_new();
+    g_autoptr(MrWriter) w = mr_writer_new("40p");
+    g_autofree char *path = mrt_path("shared.mig");
+    g_autoptr(GError) err = NULL;
+    static const guint64 one[][3] = { { 0x0, 0x0, 0x10000 } };
+
+    ppc_section(&s, desc, body);
+    mr_writer_set_capabilities(w, caps);
+    mr_writer_add_block(w, "ram", 0x10000);
+    mr_writer_block_set_mr_addr(w, 0, 0);
+    mr_writer_block_set_skipped(w, 0);
+    mr_writer_set_vmdesc(w, TRUE);
+    MRT_CHECK(mr_writer_add_device(w, "cpu", 0, 5, desc->str, body->data,
+                                   body->len, FALSE, &err), "device");
+    mrt_write(w, path, NULL);
+
+    g_autoptr(MrFile) f = MRT_OPEN(path, NULL);
+    DsGuestMap *m = map_new(f, one, 1);
+    g_autoptr(MrVfile) v = ds_vmcore_new(f, m, &err);
+    MRT_CHECK(v == NULL && g_error_matches(err, MR_ERROR, MR_ERROR_UNSUPPORTED)
+              && strstr(err->message, "\"ram\"") &&
+              strstr(err->message, "x-ignore-shared"),
+              "refused, naming the block: %s", err ? err->message : "");
+    map_free(m);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -349,6 +382,7 @@ main(int argc, char **argv)
         MRT_TEST(test_missing_or_odd_registers_are_refused_naming_them),
         MRT_TEST(test_cpus_this_code_does_not_know_are_refused),
         MRT_TEST(test_an_incomplete_or_empty_map_is_refused),
+        MRT_TEST(test_a_block_not_in_the_file_is_refused),
         MRT_END,
     };
     static const MrtSuite suites[] = {
