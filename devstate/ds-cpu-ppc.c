@@ -17,26 +17,6 @@
 #define XER_OV32 (1u << 19)
 #define XER_CA32 (1u << 18)
 
-/* ppc_store_fpscr(): what the load does to the saved FPSCR. */
-#define FP_FEX (1u << 30)
-#define FP_VX (1u << 29)
-#define FPSCR_RESERVED_52 (1u << 11)
-#define FPSCR_IX 0x01f80700u /* VXSNAN VXISI VXIDI VXZDZ VXIMZ VXVC,
-                              * VXSOFT VXSQRT VXCVI */
-#define FPSCR_XX 25
-#define FPSCR_XE 3
-
-static guint32
-store_fpscr(guint32 v)
-{
-    v &= ~(FP_FEX | FP_VX | FPSCR_RESERVED_52);
-    if (v & FPSCR_IX)
-        v |= FP_VX;
-    if ((v >> FPSCR_XX) & (v >> FPSCR_XE) & 0x1f)
-        v |= FP_FEX;
-    return v;
-}
-
 static guint64
 be64(const guint8 *p)
 {
@@ -66,12 +46,20 @@ read_units(const DsCpuSection *cs, DsCpuPpc32 *out, GError **err)
     if (fpu) {
         if (!ds_cpu_uint(cs, fpu, "env.fpscr", 0, NULL, 4, &x, err))
             return FALSE;
-        out->fpscr = store_fpscr((guint32)x);
+        /* QEMU 10.0 restores the word as saved (a plain uint32 field):
+         * ppc_store_fpscr()'s recomputing of VX and FEX is not applied,
+         * as the QEMU test with an inconsistent FPSCR shows. */
+        out->fpscr = (guint32)x;
     }
     for (guint i = 0; vmx && i < 32; i++) {
-        /* put_avr writes the high doubleword first, both big-endian. */
-        if (!ds_cpu_bytes(cs, vmx, "env.vsr", i, NULL, 16, out->avr[i], err))
+        /* put_avr writes the register's two host doublewords in host
+         * order, each big-endian: on the little-endian hosts QEMU runs on,
+         * the low doubleword first (the QEMU test's distinct bytes show
+         * it).  Swapped here into most significant byte first. */
+        if (!ds_cpu_bytes(cs, vmx, "env.vsr", i, NULL, 16, b, err))
             return FALSE;
+        memcpy(out->avr[i], b + 8, 8);
+        memcpy(out->avr[i] + 8, b, 8);
     }
     if (vmx) {
         /* ppc_store_vscr then ppc_get_vscr give the saved word back. */

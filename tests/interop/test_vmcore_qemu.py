@@ -49,6 +49,7 @@ import qemu_harness as qh  # noqa: E402
 import test_interop as ti  # noqa: E402
 
 X86 = "qemu-system-x86_64"
+I386 = "qemu-system-i386"
 PPC = "qemu-system-ppc"
 MIPS = "qemu-system-mips64el"
 TOOL_TIMEOUT = 120
@@ -87,11 +88,15 @@ CASES = [
     Case("q35-high", "q35, 2.75 GiB: 2 GiB below 4 GiB and 768 MiB above, "
          "stopped, nearly every page absent", X86,
          ["-M", "q35", "-m", "2816M"], want=(2, 1, EM_386)),
-    Case("pc-long-mode", "pc, 128 MiB, hflags.LMA and a filled-in "
-         "vmcoreinfo device patched into the file: EM_X86_64 notes and the "
-         "guest's VMCOREINFO note", X86,
+    Case("pc-long-mode", "pc, 128 MiB, hflags.LMA, distinct GPRs, FS/GS "
+         "and swapgs bases, real-mode DPLs that the load clears and a "
+         "filled-in vmcoreinfo device patched into the file: EM_X86_64 "
+         "notes and the guest's VMCOREINFO note", X86,
          ["-M", "pc", "-m", "128", "-device", "vmcoreinfo"],
          want=(2, 1, EM_X86_64), patch="long-mode-vmcoreinfo"),
+    Case("i386-pc", "qemu-system-i386 pc, 128 MiB, after the firmware "
+         "ran: 8 GPRs of 4 bytes, no r8-r15 or kernel_gs_base in the notes",
+         I386, ["-M", "pc", "-m", "128"], want=(2, 1, EM_386), run=True),
     Case("ppc-40p", "PReP 40p, 64 MiB, OpenBIOS ran: ELF32 big-endian, "
          "PowerPC notes", PPC, ["-M", "40p", "-m", "64"],
          want=(1, 2, EM_PPC), marker_gpa=0x1800000, nodefaults=False,
@@ -100,6 +105,15 @@ CASES = [
          "AltiVec in the notes", PPC, ["-M", "pegasos2", "-m", "256"],
          want=(1, 2, EM_PPC), marker_gpa=0x4000000, nodefaults=False,
          run=True, gdb=PPC_GDB),
+    Case("ppc-regs-be", "Pegasos II with AltiVec registers, FPRs, an FPSCR "
+         "that the load corrects, XER's OV32/CA32 and CR fields patched into "
+         "the file", PPC, ["-M", "pegasos2", "-m", "256"],
+         want=(1, 2, EM_PPC), marker_gpa=0x4000000, nodefaults=False,
+         patch="ppc-regs", gdb=PPC_GDB),
+    Case("ppc-regs-le", "the same with MSR[ILE] set: a little-endian core",
+         PPC, ["-M", "pegasos2", "-m", "256"], want=(1, 1, EM_PPC),
+         marker_gpa=0x4000000, nodefaults=False, patch="ppc-regs-le",
+         gdb=PPC_GDB),
     Case("mips-fuloong2e", "Fuloong 2E: QEMU cannot dump MIPS, so there is "
          "no core, with the reason", MIPS, ["-M", "fuloong2e"],
          marker_gpa=0x1000000, nodefaults=False, refused="MIPS"),
@@ -193,15 +207,45 @@ def segment_difference(fa, oa, fb, ob, length):
     return None
 
 
+def _device(info, path, idstr):
+    r = run([info, "--device", idstr, path])
+    if r.returncode != 0:
+        raise qh.HarnessError("mramfs-info --device %s: %s" % (
+            idstr, r.stderr.decode()))
+    return json.loads(r.stdout)
+
+
+def patch_ppc_registers(info, path, ile):
+    """Register values a guest could have, written over the saved ones at
+    the offsets mramfs-info gives: AltiVec registers with distinct bytes,
+    FPRs, an FPSCR whose VX/FEX/bit 11 the load recomputes, XER with SO, CA,
+    OV32 and CA32, all eight CR fields, and MSR[ILE] when ile."""
+    cpu = _device(info, path, "cpu")
+    top, subs = cpu["fields"], cpu["subsections"]
+    vmx = subs["cpu/altivec"]["fields"]["env.vsr"]
+    fpu = subs["cpu/fpu"]["fields"]
+    with open(path, "r+b") as f:
+        f.seek(vmx["offset"])
+        f.write(bytes((i * 7 + 1) & 0xff for i in range(16 * 32)))
+        f.seek(fpu["env.vsr"]["offset"])
+        f.write(b"".join(struct.pack(">Q", 0x4000000000000000 + i * 0x1111)
+                         for i in range(32)))
+        f.seek(fpu["env.fpscr"]["offset"])
+        f.write(struct.pack(">I", 0x03000808))
+        f.seek(top["env.spr"]["offset"] + 4 * 1)  # SPR 1: XER
+        f.write(struct.pack(">I", 0xa00c0000 | 0x7f))
+        f.seek(top["env.crf"]["offset"])
+        f.write(struct.pack(">8I", *[(i * 5 + 3) & 15 for i in range(8)]))
+        if ile:
+            f.seek(top["env.msr"]["offset"])
+            f.write(struct.pack(">I", top["env.msr"]["value"] | 1 << 16))
+
+
 def patch_file(info, path):
     """Sets hflags.LMA in every CPU and fills in the vmcoreinfo device as a
     guest would (the note itself is in RAM from -device loader)."""
     def device(idstr):
-        r = run([info, "--device", idstr, path])
-        if r.returncode != 0:
-            raise qh.HarnessError("mramfs-info --device %s: %s" % (
-                idstr, r.stderr.decode()))
-        return json.loads(r.stdout)
+        return _device(info, path, idstr)
 
     cpu = device("cpu")["fields"]
     vmci = device("vmcoreinfo")["fields"]
@@ -209,6 +253,26 @@ def patch_file(info, path):
     with open(path, "r+b") as f:
         f.seek(cpu["env.hflags"]["offset"])
         f.write(struct.pack(">I", cpu["env.hflags"]["value"] | 1 << 14))
+        # Every GPR distinct (r8-r15 too), swapgs and FS/GS bases, and DPL 3
+        # in CS, SS and the LDT of a real-mode CPU: QEMU's post_load clears
+        # it in the six segment registers only.
+        f.seek(cpu["env.regs"]["offset"])
+        f.write(b"".join(struct.pack(">Q", 0x0101010101010101 * (i + 1))
+                         for i in range(16)))
+        f.seek(cpu["env.kernelgsbase"]["offset"])
+        f.write(struct.pack(">Q", 0xffff888012345678))
+        segs = cpu["env.segs"]
+        for i in (1, 2, 4, 5):  # CS SS FS GS
+            flags = segs[i]["fields"]["flags"]
+            f.seek(flags["offset"])
+            f.write(struct.pack(">I", flags["value"] | 3 << 13))
+        for i in (4, 5):
+            base = segs[i]["fields"]["base"]
+            f.seek(base["offset"])
+            f.write(struct.pack(">Q", 0x7f0000001000 * (i - 3)))
+        flags = cpu["env.ldt"]["fields"]["flags"]
+        f.seek(flags["offset"])
+        f.write(struct.pack(">I", flags["value"] | 3 << 13))
         for name, fmt, value in (("has_vmcoreinfo", ">B", 1),
                                  ("vmcoreinfo.guest_format", ">H", 1),
                                  ("vmcoreinfo.size", ">I", len(told)),
@@ -320,15 +384,20 @@ def run_case(case, c, tools, workdir):
     t0 = time.monotonic()
     print("# case %s: %s" % (case.name, case.doc))
     blobs = [qh.Blob(case.marker_gpa, MARKER, "marker")]
-    if case.patch:
+    if shutil.which(case.binary) is None:
+        c.note("%s is not installed: case skipped" % case.binary)
+        return
+    if case.patch == "long-mode-vmcoreinfo":
         blobs.append(qh.Blob(VMCI_GPA, vmcoreinfo_blob()[1], "vmcoreinfo"))
     path = os.path.join(workdir, case.name + ".mig")
     snap = qh.save_snapshot(case.binary, case.machine_args, path, workdir,
                             stopped=not case.run, stop_after_run=True,
                             run_seconds=1.0, blobs=blobs,
                             nodefaults=case.nodefaults)
-    if case.patch:
+    if case.patch == "long-mode-vmcoreinfo":
         patch_file(tools.info, path)
+    elif case.patch.startswith("ppc-regs"):
+        patch_ppc_registers(tools.info, path, case.patch.endswith("-le"))
     cores = {"guest map": (os.path.join(workdir, "mramfs.core"), None),
              "mtree map": (os.path.join(workdir, "mramfs-mtree.core"),
                            guest_ranges(snap))}
