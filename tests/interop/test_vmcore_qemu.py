@@ -165,8 +165,12 @@ class SparseWriter:
         self.f = open(path, "wb")
         self.pos = 0
         self.zero = bytes(self.STEP)
+        self.chunk_zero = bytes(1 << 20)  # dump_guest_memory's chunk
 
     def __call__(self, data):
+        if len(data) == len(self.chunk_zero) and data == self.chunk_zero:
+            self.pos += len(data)
+            return
         for i in range(0, len(data), self.STEP):
             piece = data[i:i + self.STEP]
             if piece != self.zero[:len(piece)]:
