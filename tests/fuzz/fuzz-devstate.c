@@ -10,7 +10,10 @@
  * takes the rest.  The writer (format/mr-writer.h) makes a file of these
  * sections around an empty ram section; whatever opens is decoded with
  * ds_decode_section() section by section, ds_pc87312_load()/_json() and
- * ds_via_json(), and every JSON made must print as valid JSON.
+ * ds_via_json(), and every JSON made must print as valid JSON; the "cpu"
+ * sections are read as guest/vmcore reads them (ds_cpus_read) and turned
+ * into dump notes, and a vmcoreinfo section's note is looked for in a map
+ * of the file's blocks.
  *
  * The whole input, and its JSON part alone, are also given to
  * ds_pc87312_parse() as a document written to superio/pc87312.json; a node
@@ -19,8 +22,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ds-cpustate.h"
 #include "ds-decode.h"
 #include "ds-superio.h"
+#include "ds-vmcore.h"
 #include "fuzz.h"
 #include "mr-error.h"
 #include "mr-file.h"
@@ -130,6 +135,42 @@ add_device(MrWriter *w, json_object *entry, gboolean last,
     *left -= n;
 }
 
+/* guest/vmcore's CPU notes and guest note: no crash, an error or notes. */
+static void
+vmcore_notes(MrFile *f)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GArray) cpus = ds_cpus_read(f, &err);
+    g_autoptr(GBytes) guest = NULL;
+    DsGuestMap m = { .ranges = g_array_new(FALSE, TRUE, sizeof(DsGuestRange)) };
+    guint64 gpa = 0;
+
+    if (cpus == NULL) {
+        FUZZ_CHECK(err != NULL && err->message[0], "cpus_read failed without an error");
+        g_array_unref(m.ranges);
+        return;
+    }
+    FUZZ_CHECK(cpus->len > 0, "cpus_read gave no CPU");
+    for (guint i = 0; i < f->blocks->len; i++) {
+        MrRamBlock *b = g_ptr_array_index(f->blocks, i);
+        DsGuestRange r = { .gpa = gpa, .length = b->used_length, .block = b };
+        if (b->stored && b->used_length) {
+            g_array_append_val(m.ranges, r);
+            gpa += b->used_length;
+        }
+    }
+    DsElfKind k = ds_elf_kind((DsCpu *)cpus->data, cpus->len, gpa);
+    GByteArray *notes = ds_elf_cpu_notes(&k, (DsCpu *)cpus->data, cpus->len);
+    FUZZ_CHECK(notes->len > 0 && notes->len % 4 == 0, "notes of %u bytes",
+               notes->len);
+    g_byte_array_unref(notes);
+    if (ds_vmcore_guest_note(f, &m, &k, &guest, &err))
+        FUZZ_CHECK(err == NULL, "guest note with an error set");
+    else
+        FUZZ_CHECK(err != NULL && guest == NULL, "guest note failed oddly");
+    g_array_unref(m.ranges);
+}
+
 static void
 decode_all(MrFile *f)
 {
@@ -168,6 +209,7 @@ decode_all(MrFile *f)
     if (via != NULL)
         FUZZ_CHECK(node_name != NULL, "via node without a name");
     fuzz_check_json(via, "via node");
+    vmcore_notes(f);
 }
 
 int
