@@ -9,11 +9,14 @@
  * first n-1 bodies is a be16 length and that many bytes; the last device
  * takes the rest.  The writer (format/mr-writer.h) makes a file of these
  * sections around an empty ram section; whatever opens is decoded with
- * ds_decode_section() section by section, ds_pc87312_load()/_json() and
- * ds_via_json(), and every JSON made must print as valid JSON; the "cpu"
- * sections are read as guest/vmcore reads them (ds_cpus_read) and turned
- * into dump notes, and a vmcoreinfo section's note is looked for in a map
- * of the file's blocks.
+ * ds_decode_section() section by section, ds_pc87312_load()/_json(),
+ * ds_via_json() and the guest-physical map (ds_guest_map_new, _json,
+ * ds_guest_physmem), and every JSON made must print as valid JSON.  The
+ * object form may add "blocks": [{"name": N, "size": S}] (RAM blocks with
+ * their first page present, S at most 64 GiB) for the map to place.  The
+ * "cpu" sections are read as guest/vmcore reads them (ds_cpus_read) and
+ * turned into dump notes, a vmcoreinfo section's note is looked for, and
+ * the core is built over a map of the file's blocks laid end to end.
  *
  * The whole input, and its JSON part alone, are also given to
  * ds_pc87312_parse() as a document written to superio/pc87312.json; a node
@@ -24,6 +27,7 @@
 
 #include "ds-cpustate.h"
 #include "ds-decode.h"
+#include "ds-guestmap.h"
 #include "ds-superio.h"
 #include "ds-vmcore.h"
 #include "fuzz.h"
@@ -168,7 +172,45 @@ vmcore_notes(MrFile *f)
         FUZZ_CHECK(err == NULL, "guest note with an error set");
     else
         FUZZ_CHECK(err != NULL && guest == NULL, "guest note failed oddly");
+    g_clear_error(&err);
+    MrVfile *v = ds_vmcore_new(f, &m, &err);
+    FUZZ_CHECK((v != NULL) == (err == NULL), "vmcore: a core and an error");
+    if (v != NULL)
+        FUZZ_CHECK(mr_vfile_size(v) >= 52, "vmcore of %" G_GUINT64_FORMAT
+                   " bytes", mr_vfile_size(v));
+    mr_vfile_free(v);
     g_array_unref(m.ranges);
+}
+
+/* The map never overlaps itself, stays inside its blocks, and physmem
+ * builds from it. */
+static void
+check_guest_map(MrFile *f)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(DsGuestMap) m = ds_guest_map_new(f, &err);
+    g_autoptr(MrVfile) v = NULL;
+
+    if (m == NULL) {
+        FUZZ_CHECK(err != NULL, "guest map failed without an error");
+        return;
+    }
+    for (guint i = 0; i < m->ranges->len; i++) {
+        const DsGuestRange *r = &g_array_index(m->ranges, DsGuestRange, i);
+        FUZZ_CHECK(r->length > 0 && r->block_offset + r->length <=
+                   r->block->used_length, "range %u outside its block", i);
+        if (i > 0) {
+            const DsGuestRange *p = &g_array_index(m->ranges, DsGuestRange, i - 1);
+            FUZZ_CHECK(p->gpa + p->length <= r->gpa, "ranges %u and %u "
+                       "overlap or are out of order", i - 1, i);
+        }
+    }
+    if (fuzz_verbose())
+        fprintf(stderr, "  guest map: %u ranges, %zu missing\n", m->ranges->len,
+                json_object_array_length(m->missing));
+    fuzz_check_json(ds_guest_map_json(m), "guest map");
+    v = ds_guest_physmem(f, m, &err);
+    FUZZ_CHECK(v != NULL, "physmem: %s", err ? err->message : "?");
 }
 
 static void
@@ -209,6 +251,7 @@ decode_all(MrFile *f)
     if (via != NULL)
         FUZZ_CHECK(node_name != NULL, "via node without a name");
     fuzz_check_json(via, "via node");
+    check_guest_map(f);
     vmcore_notes(f);
 }
 
@@ -221,7 +264,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gsize left = (gsize)(data + size - body);
     DsPc87312 fixed = { .regs = regs_40p };
     json_tokener *tok;
-    json_object *doc, *devs = NULL, *cfg = NULL;
+    json_object *doc, *devs = NULL, *cfg = NULL, *blocks;
     g_autoptr(MrWriter) w = NULL;
     g_autoptr(MrFile) f = NULL;
     g_autoptr(GError) err = NULL;
@@ -251,6 +294,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     w = mr_writer_new(str_member(cfg, "machine", "pc-i440fx-10.0"));
+    if (cfg && json_object_object_get_ex(cfg, "blocks", &blocks) &&
+        json_object_is_type(blocks, json_type_array)) {
+        static guint8 page[4096];
+        memset(page, 0xa5, sizeof(page));
+        for (gsize i = 0; i < MIN(json_object_array_length(blocks), (gsize)16); i++) {
+            json_object *b = json_object_array_get_idx(blocks, i), *sz;
+            guint64 bsize = 4096;
+            if (json_object_object_get_ex(b, "size", &sz) &&
+                json_object_is_type(sz, json_type_int))
+                bsize = (guint64)json_object_get_int64(sz);
+            bsize = CLAMP(bsize & ~(guint64)4095, 4096, 64ull << 30);
+            mr_writer_set_page(w, mr_writer_add_block(
+                w, str_member(b, "name", "ram"), bsize), 0, page);
+        }
+    }
     mr_writer_set_footers(w, bool_member(cfg, "footers", TRUE));
     mr_writer_set_vmdesc(w, bool_member(cfg, "vmdesc", TRUE));
     if (devs == NULL) {
