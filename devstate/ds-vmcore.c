@@ -64,6 +64,26 @@ merge_ranges(const DsGuestMap *m)
     return loads;
 }
 
+/* Whether the map has every range QEMU dumps.  A missing entry is memory
+ * the map could not place; only one that says "dumped": false (memory
+ * QEMU's dump-guest-memory leaves out anyway: a ROM device such as pflash,
+ * which memory_region_is_ram() does not count) keeps the core exact. */
+static gboolean
+map_complete(const DsGuestMap *m)
+{
+    json_object *dumped;
+
+    for (size_t i = 0; m->missing && i < json_object_array_length(m->missing);
+         i++) {
+        json_object *e = json_object_array_get_idx(m->missing, i);
+        if (!json_object_object_get_ex(e, "dumped", &dumped) ||
+            !json_object_is_type(dumped, json_type_boolean) ||
+            json_object_get_boolean(dumped))
+            return FALSE;
+    }
+    return TRUE;
+}
+
 static gboolean
 refuse(MrFile *f, GError **err, const char *what)
 {
@@ -225,7 +245,7 @@ ds_vmcore_new(MrFile *f, const DsGuestMap *m, GError **err)
     Layout l = { 0 };
     guint64 end;
 
-    if (m->missing && json_object_array_length(m->missing) > 0) {
+    if (!map_complete(m)) {
         refuse(f, err, "the guest-physical map leaves ranges out (see "
                "guest/memmap.json \"missing\"), so the core would lack "
                "segments QEMU's has");

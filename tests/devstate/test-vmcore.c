@@ -326,6 +326,27 @@ test_cpus_this_code_does_not_know_are_refused(void)
     expect_refusal("novmdesc.mig", &s, "cpu", FALSE, FALSE, 3, "no vmdesc");
 }
 
+/* pflash and other ROM devices: missing from the map, left out of QEMU's
+ * dump as well. */
+static void
+test_missing_memory_that_qemu_does_not_dump_keeps_the_core(void)
+{
+    PpcSpec s = { .msr_size = 4, .gpr_size = 4, .msr = MSR };
+    g_autofree char *path = write_snapshot("romd.mig", &s, "cpu", TRUE);
+    g_autoptr(MrFile) f = MRT_OPEN(path, NULL);
+    DsGuestMap *m = map_new(f, three_ranges, 3);
+    json_object *o = json_object_new_object();
+    g_autoptr(GError) err = NULL;
+    g_autoptr(MrVfile) v = NULL;
+
+    json_object_object_add(o, "what", json_object_new_string("system.flash0"));
+    json_object_object_add(o, "dumped", json_object_new_boolean(FALSE));
+    json_object_array_add(m->missing, o);
+    v = ds_vmcore_new(f, m, &err);
+    MRT_CHECK(v != NULL, "a core: %s", err ? err->message : "");
+    map_free(m);
+}
+
 static void
 test_an_incomplete_or_empty_map_is_refused(void)
 {
@@ -382,6 +403,7 @@ main(int argc, char **argv)
         MRT_TEST(test_missing_or_odd_registers_are_refused_naming_them),
         MRT_TEST(test_cpus_this_code_does_not_know_are_refused),
         MRT_TEST(test_an_incomplete_or_empty_map_is_refused),
+        MRT_TEST(test_missing_memory_that_qemu_does_not_dump_keeps_the_core),
         MRT_TEST(test_a_block_not_in_the_file_is_refused),
         MRT_END,
     };

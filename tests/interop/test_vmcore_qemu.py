@@ -53,6 +53,7 @@ I386 = "qemu-system-i386"
 PPC = "qemu-system-ppc"
 MIPS = "qemu-system-mips64el"
 TOOL_TIMEOUT = 120
+SEABIOS = "/usr/share/seabios/bios-256k.bin"
 MARKER = b"mramfs-vmcore-marker: the guest's own bytes\0"
 
 EM_386, EM_PPC, EM_X86_64 = 3, 20, 62
@@ -70,6 +71,8 @@ class Case:
     run: bool = False          # run the firmware a moment, then stop
     patch: str = ""            # "long-mode-vmcoreinfo"
     refused: str = ""          # no core: this text in the reason
+    map_refused: str = ""      # no core from the guest map: this reason
+    pflash: bool = False       # the firmware in a pflash device
     gdb: tuple = ("gdb",)
 
 
@@ -88,6 +91,13 @@ CASES = [
     Case("q35-high", "q35, 2.75 GiB: 2 GiB below 4 GiB and 768 MiB above, "
          "stopped, nearly every page absent", X86,
          ["-M", "q35", "-m", "2816M"], want=(2, 1, EM_386)),
+    Case("q35-pflash", "q35, 256 MiB, SeaBIOS in a pflash device, which "
+         "QEMU's dump leaves out (not RAM): nothing above 4 GiB, so ELF32",
+         X86, ["-M", "q35", "-m", "256"], want=(1, 1, EM_386), pflash=True,
+         # The guest map lists the flash in "missing" without marking it
+         # "dumped": false yet, so guest/vmcore is refused with that reason;
+         # once it is marked, this case compares that core like the others.
+         map_refused="leaves ranges out"),
     Case("pc-long-mode", "pc, 128 MiB, hflags.LMA, distinct GPRs, FS/GS "
          "and swapgs bases, real-mode DPLs that the load clears and a "
          "filled-in vmcoreinfo device patched into the file: EM_X86_64 "
@@ -147,9 +157,12 @@ def guest_ranges(snap):
     the system address space (memory_region_is_ram), from `info mtree -f`."""
     mm = snap.memory_map()
     names = [b.name for b in snap.ramblocks]
+    # A ROM device (pflash) is never RAM, also where an alias shows it as
+    # "rom" (isa-bios below 1 MiB on 9.1 and later).
+    romd = {r.region for r in mm.view.ranges if r.kind == "romd"}
     out = []
     for r in mm.view.ranges:
-        if r.kind not in ("ram", "rom"):
+        if r.kind not in ("ram", "rom") or r.region in romd:
             continue
         block = qh.resolve_block_name(r.region, names)
         if block is not None:
@@ -393,8 +406,14 @@ def run_case(case, c, tools, workdir):
         return
     if case.patch == "long-mode-vmcoreinfo":
         blobs.append(qh.Blob(VMCI_GPA, vmcoreinfo_blob()[1], "vmcoreinfo"))
+    machine_args = list(case.machine_args)
+    if case.pflash:
+        flash = os.path.join(workdir, "flash0.bin")
+        shutil.copyfile(SEABIOS, flash)
+        machine_args += ["-drive", "if=pflash,format=raw,readonly=on,file="
+                         + flash]
     path = os.path.join(workdir, case.name + ".mig")
-    snap = qh.save_snapshot(case.binary, case.machine_args, path, workdir,
+    snap = qh.save_snapshot(case.binary, machine_args, path, workdir,
                             stopped=not case.run, stop_after_run=True,
                             run_seconds=1.0, blobs=blobs,
                             nodefaults=case.nodefaults)
@@ -408,10 +427,10 @@ def run_case(case, c, tools, workdir):
     made = {}
     for label, (out, ranges) in cores.items():
         rc, err = write_core(c, tools, path, out, ranges, label)
-        if case.refused:
-            c.ok(rc == 3 and case.refused in err, "no core, and the reason "
-                 "says %s (%s)" % (case.refused, label),
-                 "exit %d: %s" % (rc, err))
+        if case.refused or (case.map_refused and label == "guest map"):
+            why = case.refused or case.map_refused
+            c.ok(rc == 3 and why in err, "no core, and the reason says %s "
+                 "(%s)" % (why, label), "exit %d: %s" % (rc, err))
         elif c.ok(rc == 0, "vmcore-write wrote the core (%s)" % label, err):
             made[label] = out
     if case.refused:
