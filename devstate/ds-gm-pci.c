@@ -6,8 +6,8 @@
  * needs its enable bit, an address of 0 or one that wraps or, for a 32-bit
  * BAR, passes 4 GiB decodes nothing; pci_update_mappings adds the BAR at
  * priority 1 in the bus's memory space), hw/pci/pci.c pci_add_option_rom
- * (the ROM's RAM block is named "<vmsd name>.rom"), hw/display/vga-pci.c
- * (the "VGA" device: BAR 0 is vga.vram; its legacy registers sit at
+ * (the ROM's RAM block is named "<vmsd or type name>.rom"),
+ * hw/display/vga-pci.c (the "VGA" device: BAR 0 is vga.vram; its legacy registers sit at
  * 0xa0000 in the bus's memory space, hw/display/vga.c vga_init) and
  * hw/display/vga.c vga_update_memory_access (in chain-4 mode a window of
  * vga.vram covers part of them).
@@ -19,6 +19,7 @@
 
 #include <string.h>
 
+#include "mr-cursor.h"
 #include "mr-error.h"
 
 #define PCI_COMMAND 0x04
@@ -120,6 +121,47 @@ find_config(json_object *node, GString *path)
     return NULL;
 }
 
+/* A virtio PCI device saves its PCI state inside its "virtio" field
+ * (hw/virtio/virtio.c virtio_save calls hw/virtio/virtio-pci.c
+ * virtio_pci_save_config, which writes hw/pci/pci.c pci_device_save's
+ * version_id and config first): the standard 256 bytes follow 4 bytes of
+ * version id 2.  A PCI Express device's config is longer, but the header
+ * with the command register and the BARs is these 256 bytes either way. */
+static GmPciDev *
+virtio_config(GmCtx *c, const MrSection *s, json_object *dev, const char *path,
+              GError **err)
+{
+    json_object *leaf = ds_find_field(dev, "virtio"), *type, *size, *off, *vmsd;
+    g_autoptr(GmPciDev) d = NULL;
+    guint8 head[4 + 256];
+
+    if (leaf == NULL || !json_object_object_get_ex(leaf, "type", &type) ||
+        !g_str_equal(json_object_get_string(type), "virtio") ||
+        !json_object_object_get_ex(leaf, "size", &size) ||
+        json_object_get_uint64(size) < sizeof(head) ||
+        !json_object_object_get_ex(leaf, "offset", &off))
+        return NULL;
+    if (!mr_pread_exact(c->f->fd, c->f->path, head, sizeof(head),
+                        json_object_get_uint64(off), "virtio state", err))
+        return NULL;
+    /* version_id 2, and the virtio vendor id 0x1af4. */
+    if (memcmp(head, "\0\0\0\2", 4) != 0 || head[4] != 0xf4 || head[5] != 0x1a)
+        return NULL;
+    d = g_new0(GmPciDev, 1);
+    d->path = g_strdup(path);
+    if (!split_path(path, &d->bus, &d->slot, &d->fn))
+        d->bus = g_strdup("");
+    d->section = s;
+    d->dev = dev;
+    d->vmsd = g_strdup(json_object_object_get_ex(dev, "vmsd_name", &vmsd)
+                       ? json_object_get_string(vmsd) : "");
+    d->config_field = g_strdup("virtio[4:]");
+    d->config_offset = json_object_get_uint64(off) + 4;
+    d->config_size = 256;
+    d->config = g_memdup2(head + 4, 256);
+    return g_steal_pointer(&d);
+}
+
 GmPciDev *
 gm_pci_find(GmCtx *c, const char *path, GError **err)
 {
@@ -142,8 +184,14 @@ gm_pci_find(GmCtx *c, const char *path, GError **err)
             g_propagate_error(err, e);
             return NULL;
         }
-        if (dev == NULL || (leaf = find_config(dev, fpath)) == NULL)
+        if (dev == NULL)
             continue;
+        if ((leaf = find_config(dev, fpath)) == NULL) {
+            d = virtio_config(c, s, dev, path, err);
+            if (d || (err && *err))
+                return g_steal_pointer(&d);
+            continue;
+        }
         d = g_new0(GmPciDev, 1);
         d->path = g_strdup(path);
         if (!split_path(path, &d->bus, &d->slot, &d->fn))
@@ -264,6 +312,18 @@ bar_address(const GmPciDev *d, guint bar, guint64 size, guint64 *addr,
     return BAR_MAPPED;
 }
 
+/* "0000:00:1c.0" is below root bus "0000:00": a device behind bridges. */
+static gboolean
+below_root(const GmPciBus *buses, guint n, const char *bus)
+{
+    for (guint i = 0; i < n; i++) {
+        gsize len = strlen(buses[i].bus);
+        if (strncmp(bus, buses[i].bus, len) == 0 && bus[len] == ':')
+            return TRUE;
+    }
+    return FALSE;
+}
+
 static const GmPciBus *
 bus_of(const GmPciBus *buses, guint n, const char *bus)
 {
@@ -273,7 +333,8 @@ bus_of(const GmPciBus *buses, guint n, const char *bus)
     return NULL;
 }
 
-/* One RAM block behind a BAR. */
+/* One RAM block behind a BAR; bus NULL for a device behind bridges,
+ * whose BAR counts only when it decodes nothing. */
 static void
 place_bar(GmCtx *c, const GmPciBus *bus, const GmPciDev *d, guint bar,
           MrRamBlock *b)
@@ -317,6 +378,13 @@ place_bar(GmCtx *c, const GmPciBus *bus, const GmPciDev *d, guint bar,
     }
     if (st == BAR_UNKNOWN) {
         gm_missing(c, b, what, "%s", off);
+        json_object_put(why);
+        return;
+    }
+    if (bus == NULL) {
+        gm_missing(c, b, what, "the BAR decodes bus address 0x%"
+                   G_GINT64_MODIFIER "x, but %s is behind a PCI bridge, whose "
+                   "windows are not modelled", addr, d->path);
         json_object_put(why);
         return;
     }
@@ -408,18 +476,20 @@ place_block(GmCtx *c, const GmPciBus *buses, guint nbuses, GHashTable *devs,
         }
         return;
     }
-    if (bus == NULL) {
-        gm_missing(c, b, b->idstr, "PCI device %s is not on a root bus this "
-                   "machine maps (behind a bridge, or on a bus of unknown "
-                   "windows): bridge windows are not modelled", path);
+    if (bus == NULL && !below_root(buses, nbuses, bus_name)) {
+        /* Not below any root bus of this machine (a pxb expander's). */
+        gm_missing(c, b, b->idstr, "PCI device %s is not below a root bus "
+                   "this machine maps", path);
         return;
     }
-    if (g_str_has_suffix(name, ".rom") &&
-        strlen(name) == strlen(d->vmsd) + 4 && g_str_has_prefix(name, d->vmsd)) {
+    /* pci_add_option_rom names the ROM "<vmsd name>.rom", or after the
+     * type where the PCI device has no vmsd of its own (virtio-net-pci's
+     * section is its virtio device's): a device has one. */
+    if (g_str_has_suffix(name, ".rom") && strlen(name) > 4) {
         place_bar(c, bus, d, 6, b);
     } else if (g_str_equal(name, "vga.vram") && g_str_equal(d->vmsd, "vga")) {
         place_bar(c, bus, d, 0, b);
-        if (is_std_vga(d))
+        if (bus && is_std_vga(d))
             vga[bus - buses].std_vram = b;
     } else {
         gm_missing(c, b, b->idstr, "which BAR of PCI device %s (device "
@@ -457,7 +527,7 @@ scan_vga(GmCtx *c, const GmPciBus *buses, guint nbuses, GHashTable *devs,
             /* A device behind a bridge on this root bus counts too: the
              * bridge may forward the window (bridge control VGA bit). */
             if (!g_str_equal(bus_name, buses[j].bus) &&
-                !g_str_has_prefix(bus_name, buses[j].bus))
+                !below_root(&buses[j], 1, bus_name))
                 continue;
             vga[j].vga_devices++;
             if (g_str_equal(bus_name, buses[j].bus) && is_std_vga(d))

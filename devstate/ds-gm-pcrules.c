@@ -1,6 +1,8 @@
 /* PC rules on numbers alone (ds-gm-pc.h). */
 #include "ds-gm-pc.h"
 
+#include <string.h>
+
 #define KiB 1024ull
 #define MiB (1024ull * KiB)
 #define GiB (1024ull * MiB)
@@ -123,4 +125,39 @@ gm_pam_mode(const guint8 pam_regs[7], guint idx)
 
     gm_pam_region(idx, &start, &size, &reg, &high);
     return (pam_regs[reg] >> (high ? 4 : 0)) & 3;
+}
+
+static guint64
+le64(const guint8 *p)
+{
+    guint64 v = 0;
+
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+gboolean
+gm_acpi_dsdt_qword_mins(const guint8 *blob, gsize len, gsize *at, GArray *mins)
+{
+    for (gsize i = 0; i + 36 <= len; i++) {
+        guint32 tlen;
+
+        if (memcmp(blob + i, "DSDT", 4) != 0)
+            continue;
+        tlen = blob[i + 4] | blob[i + 5] << 8 | blob[i + 6] << 16 |
+               (guint32)blob[i + 7] << 24;
+        if (tlen < 36 || tlen > len - i)
+            continue;
+        *at = i;
+        for (gsize k = i + 36; k + 46 <= i + tlen; k++) {
+            if (blob[k] == 0x8a && blob[k + 1] == 0x2b && blob[k + 2] == 0 &&
+                blob[k + 3] == 0) {
+                guint64 min = le64(blob + k + 14);
+                g_array_append_val(mins, min);
+            }
+        }
+        return TRUE;
+    }
+    return FALSE;
 }

@@ -97,6 +97,20 @@ gm_add_unknown(GmSpace *s, guint64 addr, guint64 size, gint prio,
 }
 
 void
+gm_add_rom_device(GmSpace *s, guint64 addr, guint64 size, gint prio,
+                  const char *what, const char *why)
+{
+    GmRegion r = { .kind = GM_UNKNOWN, .addr = addr, .size = size,
+                   .prio = prio };
+
+    r.why = json_object_new_object();
+    json_object_object_add(r.why, "what", json_object_new_string(what));
+    json_object_object_add(r.why, "why", json_object_new_string(why));
+    json_object_object_add(r.why, "dumped", json_object_new_boolean(FALSE));
+    add(s, &r);
+}
+
+void
 gm_add_alias(GmSpace *s, guint64 addr, guint64 size, gint prio,
              GmSpace *target, guint64 target_offset, json_object *why)
 {
@@ -201,7 +215,8 @@ render(const GmSpace *space, guint64 lo, guint64 hi, guint64 delta,
 
             if (r->kind == GM_ALIAS) {
                 const GmRegion *chain[GM_MAX_DEPTH];
-                memcpy(chain, via, nvia * sizeof(*via));
+                if (nvia > 0) /* the root has no chain: via is NULL */
+                    memcpy(chain, via, nvia * sizeof(*via));
                 chain[nvia] = r;
                 /* Target address t = pa - r->addr + target_offset. */
                 render(r->target, pa - r->addr + r->target_offset,
@@ -211,7 +226,8 @@ render(const GmSpace *space, guint64 lo, guint64 hi, guint64 delta,
             } else {
                 Seg s = { .start = p[0], .end = p[1], .region = r,
                           .region_addr = pa, .nvia = nvia };
-                memcpy(s.via, via, nvia * sizeof(*via));
+                if (nvia > 0)
+                    memcpy(s.via, via, nvia * sizeof(*via));
                 insert_seg(segs, &s);
             }
         }
@@ -239,7 +255,8 @@ static gboolean
 same_path(const Seg *a, const Seg *b)
 {
     return a->region == b->region && a->nvia == b->nvia &&
-           memcmp(a->via, b->via, a->nvia * sizeof(a->via[0])) == 0;
+           (a->nvia == 0 ||
+            memcmp(a->via, b->via, a->nvia * sizeof(a->via[0])) == 0);
 }
 
 void
@@ -252,10 +269,13 @@ gm_render(const GmSpace *root, DsGuestMap *m)
         const Seg *s = &g_array_index(segs, Seg, i);
         guint64 end = s->end;
 
-        /* Pieces of one region cut apart by nothing are one range. */
+        /* Pieces of one region cut apart by nothing are one range; an
+         * unknown region seen through several windows is one entry. */
         while (i + 1 < segs->len &&
                g_array_index(segs, Seg, i + 1).start == end &&
-               same_path(s, &g_array_index(segs, Seg, i + 1)))
+               (same_path(s, &g_array_index(segs, Seg, i + 1)) ||
+                (s->region->kind == GM_UNKNOWN &&
+                 g_array_index(segs, Seg, i + 1).region == s->region)))
             end = g_array_index(segs, Seg, ++i).end;
 
         if (s->region->kind == GM_RAM) {

@@ -57,6 +57,10 @@ void gm_add_io(GmSpace *s, guint64 addr, guint64 size, gint prio,
                const char *name);
 void gm_add_unknown(GmSpace *s, guint64 addr, guint64 size, gint prio,
                     const char *what, const char *why);
+/* The same for memory that is not RAM but a ROM device (pflash): its
+ * missing entry says "dumped": false, as QEMU's dump leaves it out too. */
+void gm_add_rom_device(GmSpace *s, guint64 addr, guint64 size, gint prio,
+                       const char *what, const char *why);
 void gm_add_alias(GmSpace *s, guint64 addr, guint64 size, gint prio,
                   GmSpace *target, guint64 target_offset, json_object *why);
 

@@ -12,29 +12,14 @@
  * SMBASE, MMCONFIG); hw/i386/vapic.c (the kvmvapic option ROM made
  * writable); hw/intc/ioapic.c, hw/timer/hpet.c, hw/intc/apic.c (register
  * windows at 0xfec00000, 0xfed00000, 0xfee00000). */
-#include "ds-gm.h"
-#include "ds-gm-pc.h"
+#include "ds-gm-pcmach.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "mr-read.h"
 
-#define MiB (1024ull * 1024)
-#define GiB (1024ull * MiB)
-
 gboolean gm_machine_pc(GmCtx *c, GError **err);
-
-typedef struct {
-    GmCtx *c;
-    gboolean q35;
-    GmSpace *system, *pci;
-    MrRamBlock *ram;
-    guint64 ram_size;
-    GmPcSplit split;
-    gboolean split_known;
-    GmPciDev *host;      /* 0000:00:00.0, the host bridge */
-} Pc;
 
 /* "pc-q35-9.2", "pc-i440fx-10.0", "pc-q35-4.0.1": 9.0 to 10.x. */
 static gboolean
@@ -52,165 +37,14 @@ version_supported(const char *machine, guint *major, guint *minor)
     return *major == 9 || *major == 10;
 }
 
-static json_object *
-rule(const char *name, const char *source)
+json_object *
+gm_pc_rule(const char *name, const char *source)
 {
     json_object *o = json_object_new_object();
 
     json_object_object_add(o, "rule", json_object_new_string(name));
     json_object_object_add(o, "source", json_object_new_string(source));
     return o;
-}
-
-/* The machine's RAM: "pc.ram", or the one memory backend that stands in
- * for it (-machine memory-backend=ID names the block ID). */
-static MrRamBlock *
-machine_ram(Pc *pc)
-{
-    MrRamBlock *only = NULL;
-    guint candidates = 0;
-
-    only = mr_file_find_block(pc->c->f, "pc.ram");
-    if (only)
-        return only;
-    for (guint i = 0; i < pc->c->f->blocks->len; i++) {
-        MrRamBlock *b = g_ptr_array_index(pc->c->f->blocks, i);
-        if (strchr(b->idstr, '/') || g_str_has_prefix(b->idstr, "pc.") ||
-            g_str_has_prefix(b->idstr, "system.flash") ||
-            g_str_equal(b->idstr, "isa-bios"))
-            continue;
-        only = b;
-        candidates++;
-    }
-    return candidates == 1 ? only : NULL;
-}
-
-static gboolean
-read_split(Pc *pc, GError **err)
-{
-    GmCtx *c = pc->c;
-    const char *why = NULL;
-    json_object *rtc = gm_section(c, "mc146818rtc", 0, &why, err), *o;
-    guint8 cmos[128];
-    guint64 off = 0;
-    GmSplitSource src = GM_SPLIT_UNKNOWN;
-    GmPcSplit rule_split = gm_pc_default_split(pc->q35, pc->ram_size);
-
-    if (rtc == NULL && err && *err)
-        return FALSE;
-    if (rtc && !gm_field_bytes(c, rtc, "cmos_data", cmos, sizeof(cmos), &off, err))
-        return FALSE;
-    if (rtc)
-        src = gm_pc_split(pc->q35, pc->ram_size, cmos, &pc->split);
-
-    o = json_object_new_object();
-    json_object_object_add(o, "rule", json_object_new_string(pc->q35
-        ? "hw/i386/pc_q35.c pc_q35_init: below 2.75 GiB all low, else 2 GiB low"
-        : "hw/i386/pc_piix.c pc_init1: below 3.5 GiB all low, else 3 GiB low"));
-    json_object_object_add(o, "rule_below_4g", gm_hex(rule_split.below));
-    json_object_object_add(o, "rule_above_4g", gm_hex(rule_split.above));
-    if (rtc) {
-        g_autofree char *hex = g_strdup_printf(
-            "%02x%02x %02x%02x %02x%02x %02x%02x %02x%02x%02x",
-            cmos[0x15], cmos[0x16], cmos[0x17], cmos[0x18], cmos[0x30],
-            cmos[0x31], cmos[0x34], cmos[0x35], cmos[0x5b], cmos[0x5c],
-            cmos[0x5d]);
-        json_object_object_add(o, "cmos", gm_ref("mc146818rtc", "cmos_data",
-                                                 off, json_object_new_string(hex)));
-        json_object_object_add(o, "cmos_bytes", json_object_new_string(
-            "0x15-16 base KiB, 0x17-18 and 0x30-31 KiB above 1 MiB, 0x34-35 "
-            "64 KiB above 16 MiB, 0x5b-5d 64 KiB above 4 GiB "
-            "(hw/i386/pc.c pc_cmos_init)"));
-    }
-    switch (src) {
-    case GM_SPLIT_DEFAULT:
-        json_object_object_add(o, "decided_by", json_object_new_string(
-            "the default rule; the CMOS records the same split"));
-        break;
-    case GM_SPLIT_CMOS:
-        json_object_object_add(o, "decided_by", json_object_new_string(
-            "the CMOS: the machine was started with another split than the "
-            "default rule's (max-ram-below-4g); the CMOS values add up to "
-            "the RAM size"));
-        break;
-    default:
-        json_object_object_add(o, "decided_by", json_object_new_string(
-            rtc ? "nothing: the CMOS neither matches the default rule nor "
-                  "records another split exactly"
-                : "nothing: no readable mc146818rtc section to check the "
-                  "default rule against"));
-        break;
-    }
-    json_object_object_add(o, "source", json_object_new_string(
-        src == GM_SPLIT_DEFAULT ? "default" : src == GM_SPLIT_CMOS ? "cmos"
-                                                                   : "unknown"));
-    pc->split_known = src != GM_SPLIT_UNKNOWN;
-    if (pc->split_known) {
-        json_object_object_add(o, "below_4g_mem_size", gm_hex(pc->split.below));
-        json_object_object_add(o, "above_4g_mem_size", gm_hex(pc->split.above));
-    }
-    json_object_object_add(c->m->machine, "split", o);
-    return TRUE;
-}
-
-/* Where "ram-above-4g" starts: 4 GiB, unless an AMD CPU model and a highest
- * used address at or past 0xfd00000000 move it to 1 TiB (pc_memory_init).
- * Neither the CPU vendor nor pci-hole64-size is in the stream; with the
- * default hole (q35 32 GiB, i440fx 2 GiB) the move needs ~1 TiB of RAM. */
-static gboolean
-above_4g_start_known(const Pc *pc)
-{
-    guint64 hole64 = pc->q35 ? 32 * GiB : 2 * GiB;
-    guint64 end = 4 * GiB + pc->split.above;
-
-    end = (end + GiB - 1) & ~(GiB - 1);
-    return end + hole64 - 1 < 0xfd00000000ull;
-}
-
-static void
-add_ram(Pc *pc)
-{
-    json_object *why;
-
-    if (!pc->split_known) {
-        /* Only the first MiB is sure to be low RAM. */
-        why = rule("ram-below-4g", "hw/i386/pc.c pc_memory_init");
-        json_object_object_add(why, "note", json_object_new_string(
-            "the first MiB only: the split is not known (machine.split)"));
-        gm_add_ram(pc->system, 0, MIN(MiB, pc->ram_size), 0, pc->ram, 0,
-                   FALSE, why);
-        if (pc->ram_size > MiB)
-            gm_add_unknown(pc->system, MiB, MIN(pc->ram_size, 4 * GiB) - MiB,
-                           0, "RAM from 1 MiB up", "the split of the RAM "
-                           "below and above 4 GiB is not known (machine.split)");
-        gm_add_unknown(pc->system, 4 * GiB, pc->ram_size, 0,
-                       "RAM above 4 GiB", "the split of the RAM below and "
-                       "above 4 GiB is not known (machine.split)");
-        return;
-    }
-    why = rule("ram-below-4g", "hw/i386/pc.c pc_memory_init");
-    json_object_object_add(why, "below_4g_mem_size", gm_hex(pc->split.below));
-    gm_add_ram(pc->system, 0, pc->split.below, 0, pc->ram, 0, FALSE, why);
-    if (pc->split.above == 0)
-        return;
-    if (!above_4g_start_known(pc)) {
-        gm_add_unknown(pc->system, 4 * GiB, pc->split.above, 0,
-                       "RAM above 4 GiB", "with an AMD CPU model QEMU moves "
-                       "it to 1 TiB when the highest used address reaches "
-                       "0xfd00000000 (hw/i386/pc.c pc_memory_init); the CPU "
-                       "vendor is not in the snapshot");
-        gm_add_unknown(pc->system, 1ull << 40, pc->split.above, 0,
-                       "RAM above 4 GiB (at 1 TiB?)", "see RAM above 4 GiB");
-        return;
-    }
-    why = rule("ram-above-4g", "hw/i386/pc.c pc_memory_init");
-    json_object_object_add(why, "block_offset", gm_hex(pc->split.below));
-    json_object_object_add(why, "above_4g_mem_size", gm_hex(pc->split.above));
-    json_object_object_add(why, "assumes", json_object_new_string(
-        "no AMD 1 TiB relocation: the default pci-hole64-size keeps the "
-        "highest used address below 0xfd00000000"));
-    gm_add_ram(pc->system, 4 * GiB, pc->split.above, 0, pc->ram,
-               pc->split.below, FALSE, why);
 }
 
 /* pc.bios / pflash, isa-bios and pc.rom in the PCI space. */
@@ -227,10 +61,10 @@ add_firmware(Pc *pc, guint major, guint minor)
 
     if (bios && gm_block_usable(c, bios, "pc.bios")) {
         guint64 isa_size = MIN(bios->used_length, 128 * 1024);
-        why = rule("pc.bios", "hw/i386/x86-common.c x86_bios_rom_init");
+        why = gm_pc_rule("pc.bios", "hw/i386/x86-common.c x86_bios_rom_init");
         gm_add_ram(pc->pci, 4 * GiB - bios->used_length, bios->used_length,
                    0, bios, 0, TRUE, why);
-        why = rule("isa-bios", "hw/i386/x86-common.c x86_isa_bios_init");
+        why = gm_pc_rule("isa-bios", "hw/i386/x86-common.c x86_isa_bios_init");
         json_object_object_add(why, "note", json_object_new_string(
             "the last 128 KiB of pc.bios below 1 MiB"));
         gm_add_ram(pc->pci, MiB - isa_size, isa_size, 1, bios,
@@ -242,37 +76,38 @@ add_firmware(Pc *pc, guint major, guint minor)
         /* A flash device is ROM device memory, not RAM: QEMU's dump leaves
          * it out, and its read mode is device state. */
         guint64 at = 4 * GiB - fl0->used_length;
-        gm_add_unknown(pc->system, at, fl0->used_length, 0, "system.flash0 "
+        gm_add_rom_device(pc->system, at, fl0->used_length, 0, "system.flash0 "
                        "(pflash)", "a pflash device, not RAM: its contents "
                        "are guest-visible only in its array-read mode, and "
                        "QEMU's dump-guest-memory leaves it out");
-        gm_missing(c, fl0, "system.flash0", "a pflash device at 0x%"
-                   G_GINT64_MODIFIER "x, not RAM", at);
+        gm_note_block(c, fl0, FALSE, "a pflash device at 0x%"
+                      G_GINT64_MODIFIER "x, not RAM (see missing)", at);
         if (fl1) {
-            gm_add_unknown(pc->system, at - fl1->used_length,
-                           fl1->used_length, 0, "system.flash1 (pflash)",
-                           "a pflash device, not RAM");
-            gm_missing(c, fl1, "system.flash1", "a pflash device at 0x%"
-                       G_GINT64_MODIFIER "x, not RAM", at - fl1->used_length);
+            gm_add_rom_device(pc->system, at - fl1->used_length,
+                              fl1->used_length, 0, "system.flash1 (pflash)",
+                              "a pflash device, not RAM");
+            gm_note_block(c, fl1, FALSE, "a pflash device at 0x%"
+                          G_GINT64_MODIFIER "x, not RAM (see missing)",
+                          at - fl1->used_length);
         }
         if (!isa) {
             /* 9.1 and later alias the flash itself below 1 MiB. */
             guint64 isa_size = MIN(fl0->used_length, 128 * 1024);
-            gm_add_unknown(pc->pci, MiB - isa_size, isa_size, 1,
-                           "isa-bios (pflash alias)", "an alias of the "
-                           "pflash device (hw/i386/pc_sysfw.c), not RAM");
+            gm_add_rom_device(pc->pci, MiB - isa_size, isa_size, 1,
+                              "isa-bios (pflash alias)", "an alias of the "
+                              "pflash device (hw/i386/pc_sysfw.c), not RAM");
         }
     }
     if (isa && gm_block_usable(c, isa, "isa-bios")) {
         /* 9.0 with pflash: a RAM copy of the flash's last 128 KiB. */
-        why = rule("isa-bios", "hw/i386/pc_sysfw.c pc_isa_bios_init");
+        why = gm_pc_rule("isa-bios", "hw/i386/pc_sysfw.c pc_isa_bios_init");
         gm_add_ram(pc->pci, MiB - isa->used_length, isa->used_length, 1, isa,
                    0, TRUE, why);
         gm_note_block(c, isa, TRUE, "a copy of the flash's last 128 KiB "
                       "below 1 MiB (machine version %u.%u)", major, minor);
     }
     if (rom && gm_block_usable(c, rom, "pc.rom")) {
-        why = rule("pc.rom", "hw/i386/pc.c pc_memory_init");
+        why = gm_pc_rule("pc.rom", "hw/i386/pc.c pc_memory_init");
         gm_add_ram(pc->pci, 0xc0000, rom->used_length, 1, rom, 0, TRUE, why);
         gm_note_block(c, rom, TRUE, "option ROM area at 0xc0000 in the PCI "
                       "space, seen where the PAM registers select PCI");
@@ -300,7 +135,7 @@ add_pam(Pc *pc)
         gboolean high;
         static const char *const names[4] = { "pam-pci", "pam-rom",
                                               "pam-ram-wo", "pam-ram" };
-        json_object *why = rule(names[mode], "hw/pci-host/pam.c init_pam, "
+        json_object *why = gm_pc_rule(names[mode], "hw/pci-host/pam.c init_pam, "
                                 "pam_update");
 
         gm_pam_region(i, &start, &size, &reg, &high);
@@ -321,7 +156,7 @@ static void
 add_smram_i440fx(Pc *pc)
 {
     guint8 smram = pc->host->config[0x72];
-    json_object *why = rule("smram-region", "hw/pci-host/i440fx.c "
+    json_object *why = gm_pc_rule("smram-region", "hw/pci-host/i440fx.c "
                             "i440fx_update_memory_mappings");
 
     json_object_object_add(why, "smram_register", host_ref(pc, 0x72));
@@ -350,13 +185,13 @@ add_smram_q35(Pc *pc)
         return;
     }
     if (!open || h_smrame) {
-        why = rule("smram-region", "hw/pci-host/q35.c mch_update_smram");
+        why = gm_pc_rule("smram-region", "hw/pci-host/q35.c mch_update_smram");
         json_object_object_add(why, "smram_register", host_ref(pc, 0x9d));
         json_object_object_add(why, "esmramc_register", host_ref(pc, 0x9e));
         gm_add_alias(pc->system, 0xa0000, 0x20000, 1, pc->pci, 0xa0000, why);
     }
     if (open && h_smrame) {
-        why = rule("smram-open-high", "hw/pci-host/q35.c mch_update_smram");
+        why = gm_pc_rule("smram-open-high", "hw/pci-host/q35.c mch_update_smram");
         json_object_object_add(why, "smram_register", host_ref(pc, 0x9d));
         json_object_object_add(why, "esmramc_register", host_ref(pc, 0x9e));
         gm_add_ram(pc->system, 0xfeda0000, 0x20000, 1, pc->ram, 0xa0000,
@@ -371,7 +206,10 @@ add_smram_q35(Pc *pc)
         default: {
             guint16 ext = cfg[0x50] | cfg[0x51] << 8;
             if (ext == 0xffff) {
-                gm_add_unknown(pc->system, 0, pc->split.below, 1, "TSEG",
+                /* At most 0xfff MiB (MCH_HOST_BRIDGE_EXT_TSEG_MBYTES_MAX)
+                 * below the top of low RAM. */
+                guint64 most = MIN(pc->split.below, 0xfffull * MiB);
+                gm_add_unknown(pc->system, pc->split.below - most, most, 1, "TSEG",
                                "TSEG uses extended-tseg-mbytes, a property "
                                "the guest never read back (the register "
                                "still holds the query value 0xffff)");
@@ -438,7 +276,7 @@ add_vapic(Pc *pc, GError **err)
     size += rom_paddr & 0xfff;
     rom_paddr &= ~0xfffull;
     size = (size + 0xfff) & ~0xfffull;
-    why = rule("kvmvapic-rom", "hw/i386/vapic.c vapic_post_load, "
+    why = gm_pc_rule("kvmvapic-rom", "hw/i386/vapic.c vapic_post_load, "
                "vapic_map_rom_writable");
     json_object_object_add(why, "state", gm_ref("kvm-tpr-opt", "state",
                                                 state_off, gm_hex(state)));
@@ -470,7 +308,7 @@ gm_machine_pc(GmCtx *c, GError **err)
     }
     json_object_object_add(c->m->machine, "family",
                            json_object_new_string(pc.q35 ? "pc-q35" : "pc-i440fx"));
-    pc.ram = machine_ram(&pc);
+    pc.ram = gm_pc_machine_ram(&pc);
     if (pc.ram == NULL) {
         gm_missing(c, NULL, "the machine's RAM", "no block \"pc.ram\" and no "
                    "single memory backend standing in for it (NUMA nodes "
@@ -497,18 +335,19 @@ gm_machine_pc(GmCtx *c, GError **err)
         ok = TRUE;
         goto out;
     }
-    if (!read_split(&pc, err))
+    if (!gm_pc_read_split(&pc, err))
         goto out;
 
     pc.system = gm_space_new("system", G_MAXUINT64);
     pc.pci = gm_space_new("pci", G_MAXUINT64);
     /* Regions go in in QEMU's order: it decides ties of priority. */
     if (pc.q35) {
-        add_ram(&pc);
+        if (!gm_pc_add_ram(&pc, err))
+            goto out;
         add_firmware(&pc, major, minor);
     }
     gm_add_alias(pc.system, 0, G_MAXUINT64, -1, pc.pci, 0,
-                 rule("pci", "hw/i386/pc.c pc_pci_as_mapping_init"));
+                 gm_pc_rule("pci", "hw/i386/pc.c pc_pci_as_mapping_init"));
     if (pc.q35) {
         add_mmcfg(&pc);
         add_pam(&pc);
@@ -516,7 +355,8 @@ gm_machine_pc(GmCtx *c, GError **err)
     } else {
         add_smram_i440fx(&pc);
         add_pam(&pc);
-        add_ram(&pc);
+        if (!gm_pc_add_ram(&pc, err))
+            goto out;
         add_firmware(&pc, major, minor);
     }
     gm_note_block(c, pc.ram, TRUE, "the machine's RAM: below_4g_mem_size "

@@ -141,6 +141,51 @@ test_pam_registers(void)
     MRT_CHECK_U64(gm_pam_mode(regs, 3), 0);
 }
 
+static void
+put_le(guint8 *p, guint64 v, guint n)
+{
+    for (guint i = 0; i < n; i++)
+        p[i] = (guint8)(v >> (8 * i));
+}
+
+/* A QWord memory descriptor (ACPI 6.4 6.4.3.5.1) with _MIN min. */
+static void
+qword(guint8 *p, guint8 type, guint64 min)
+{
+    p[0] = 0x8a, p[1] = 0x2b, p[2] = 0, p[3] = type;
+    put_le(p + 14, min, 8);
+}
+
+static void
+test_acpi_dsdt_qword_windows(void)
+{
+    guint8 blob[512] = { 0 };
+    g_autoptr(GArray) mins = g_array_new(FALSE, FALSE, sizeof(guint64));
+    gsize at = 0;
+
+    /* A FACS-like table first, then "DSDT" with two memory QWords and an
+     * I/O one; a QWord past the DSDT's length does not count. */
+    memcpy(blob, "FACS", 4);
+    memcpy(blob + 64, "DSDT", 4);
+    put_le(blob + 68, 200, 4);
+    qword(blob + 100, 0, 0x1c0000000ull);
+    qword(blob + 150, 1, 0x5000);
+    qword(blob + 164, 0, 0x10000000000ull); /* ends inside the DSDT */
+    qword(blob + 300, 0, 0x777);
+    MRT_CHECK(gm_acpi_dsdt_qword_mins(blob, sizeof(blob), &at, mins), "a DSDT");
+    MRT_CHECK_U64(at, 64);
+    MRT_CHECK_U64(mins->len, 2);
+    if (mins->len == 2) {
+        MRT_CHECK_U64(g_array_index(mins, guint64, 0), 0x1c0000000ull);
+        MRT_CHECK_U64(g_array_index(mins, guint64, 1), 0x10000000000ull);
+    }
+    /* A length past the blob is no DSDT. */
+    put_le(blob + 68, 1000, 4);
+    g_array_set_size(mins, 0);
+    MRT_CHECK(!gm_acpi_dsdt_qword_mins(blob, sizeof(blob), &at, mins),
+              "a DSDT longer than the blob is refused");
+}
+
 /* ---- the region model ---- */
 
 static DsGuestMap *
@@ -318,6 +363,7 @@ write_pc(const char *name, const Synth *s)
         memset(body, 0, sizeof(body));
         body[4 + 4] = 0x02; /* memory decoding on */
         body[4 + 0x10] = 0x00, body[4 + 0x13] = 0xe0; /* BAR 0 0xe0000000 */
+        body[4 + 0x30] = 0x01, body[4 + 0x33] = 0xe1; /* ROM 0xe1000000, on */
         MRT_CHECK(mr_writer_add_device(w, idstr, 0, 1, dev_desc, body, 276,
                                        FALSE, &err), "foo");
     }
@@ -531,6 +577,7 @@ static const MrtTest tests[] = {
     MRT_TEST(test_split_rules_pin_both_sides),
     MRT_TEST(test_split_from_cmos),
     MRT_TEST(test_pam_registers),
+    MRT_TEST(test_acpi_dsdt_qword_windows),
     MRT_TEST(test_render_priorities_aliases_and_unknowns),
     MRT_TEST(test_synthetic_pc_maps_as_qemu),
     MRT_TEST(test_rewritten_cmos_leaves_the_split_out),

@@ -15,8 +15,9 @@ built from it against the restored VM:
             equal the restored VM's `info mtree -f` all along it;
   split     (pc, q35) what decided the RAM split: the default rule, or the
             CMOS for a machine started with max-ram-below-4g;
-  missing   nothing is missing (these boards are all mapped), every RAM
-            block is either in a range or has a note saying why not;
+  missing   nothing is missing but pflash (ROM devices, not RAM: QEMU's
+            dump leaves them out too), every RAM block is either in a
+            range or has a note saying why not;
   pmemsave  physmem equals QMP pmemsave over every mapped range, byte for
             byte (streamed through a FIFO, so nothing goes to disk); a
             range over 256 MiB (GiBs of a sparse guest) is compared over
@@ -30,23 +31,42 @@ built from it against the restored VM:
 
 fuloong2e has no dump (QEMU cannot dump MIPS): pmemsave only.
 
+With --mount, each case also mounts the snapshot read-only and checks
+guest/: memmap.json equals `mramfs-info --map --json`; physmem's st_size,
+st_blocks and SEEK_DATA/SEEK_HOLE walk equal the map and the bitmaps, and
+its bytes equal pmemsave as above; on fuloong2e (whose physmem is 510 MiB)
+`yara -s` run over physmem reports every marker string at its
+guest-physical address; on 40p and q35-big a read-write mount of a copy
+takes a write through physmem at an address whose block offset differs
+(simm.1, RAM above 4 GiB), it lands at that offset in the file and QEMU
+restores it, and a write to an unmapped address fails with ENXIO and
+leaves the file as it was.
+
     test_guestmap_qemu.py --info BUILD/tools/mramfs-info \\
-        --physmem BUILD/tests/gm-physmem --case pc-firmware
+        --physmem BUILD/tests/gm-physmem [--mount BUILD/tools/mount.mramfs] \\
+        --case pc-firmware
     test_guestmap_qemu.py --list
 """
 
 import argparse
+import contextlib
 import dataclasses
+import errno
+import hashlib
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.dont_write_bytecode = True
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, _HERE)
+sys.path.insert(0, os.path.join(_HERE, "..", "fs"))
+import mountlib  # noqa: E402
 import qemu_harness as qh  # noqa: E402
 import test_interop as ti  # noqa: E402
 
@@ -54,6 +74,7 @@ X86 = "qemu-system-x86_64"
 PPC = "qemu-system-ppc"
 MIPS = "qemu-system-mips64el"
 PAGE = 4096
+SEABIOS = "/usr/share/seabios/bios-256k.bin"
 CHUNK = 16 << 20
 TOOL_TIMEOUT = 120
 
@@ -93,6 +114,10 @@ class Case:
     blobs: bool = True
     dump: bool = True
     split: str = None   # pc/q35: machine.split.source expected
+    missing: tuple = () # the "what" of each missing entry, in order
+    pflash: bool = False
+    yara: bool = False  # --mount: yara -s over guest/physmem finds markers
+    write: bool = False # --mount: write through physmem on a copy
 
 
 # i440fx: PAM0-6 at 0x59-0x5f, SMRAM at 0x72; q35 MCH: PAM at 0x90-0x96,
@@ -126,6 +151,12 @@ CASES = [
     Case("pc-registers", "pc, PAM in all four modes, SMRAM open, VGA BAR "
          "and ROM BAR programmed", X86, ["-M", "pc", "-m", "128"],
          nodefaults=False, hmp=PC_REGS),
+    Case("pc-virtio-rom", "pc with a virtio-net-pci whose ROM BAR is "
+         "enabled: its PCI state is inside the virtio section", X86,
+         ["-M", "pc", "-m", "128", "-device",
+          "virtio-net-pci,netdev=n1,addr=05.0", "-netdev", "user,id=n1"],
+         hmp=(cfg_write(5 << 3, 0x30, 0xe2000001, 4) +
+              cfg_write(5 << 3, 0x04, 0x0002, 2))),
     Case("pc-chain4", "pc, VGA in chain-4 mode, memory map 3 (0xb8000)",
          X86, ["-M", "pc", "-m", "128"], nodefaults=False, hmp=CHAIN4),
     Case("pc-vbe", "pc, Bochs VBE 8 bpp with bank 3 (vga.vram 0x30000 at "
@@ -139,26 +170,48 @@ CASES = [
          "only the CMOS records", X86,
          ["-M", "pc,max-ram-below-4g=2G", "-m", "3G"], split="cmos"),
     Case("q35-big", "q35, 5 GiB: 3 GiB above 4 GiB", X86,
-         ["-M", "q35", "-m", "5G"]),
+         ["-M", "q35", "-m", "5G"], write=True),
+    Case("q35-amd-1tib", "q35 with an AMD CPU model and a 1 TiB 64-bit PCI "
+         "hole: QEMU moves the RAM above 4 GiB to 1 TiB, which only the "
+         "ACPI tables record", X86,
+         ["-M", "q35", "-m", "3G", "-cpu", "qemu64,phys-bits=42", "-global",
+          "q35-pcihost.pci-hole64-size=1024G"]),
+    Case("q35-intel-big-hole", "the same hole with an Intel CPU model: the "
+         "RAM stays at 4 GiB", X86,
+         ["-M", "q35", "-m", "3G", "-cpu", "Skylake-Client,phys-bits=42",
+          "-global", "q35-pcihost.pci-hole64-size=1024G"]),
     Case("q35-2815M", "q35 just below the 2.75 GiB rule", X86,
          ["-M", "q35", "-m", "2815"]),
     Case("q35-2816M", "q35 at the 2.75 GiB rule: 2 GiB below", X86,
          ["-M", "q35", "-m", "2816"]),
+    Case("q35-pflash", "q35 with the firmware in a pflash device (9.1 and "
+         "later alias the flash below 1 MiB)", X86, ["-M", "q35", "-m", "256"],
+         pflash=True, blobs=False,
+         missing=("isa-bios (pflash alias)", "system.flash0 (pflash)")),
+    Case("pc-9.0-pflash", "pc-i440fx-9.0 with pflash: isa-bios is a RAM "
+         "copy", X86, ["-M", "pc-i440fx-9.0", "-m", "256"], pflash=True,
+         blobs=False, missing=("system.flash0 (pflash)",)),
     Case("q35-firmware", "q35, 512 MiB, after SeaBIOS", X86,
          ["-M", "q35", "-m", "512"], nodefaults=False, stopped=False,
          run_seconds=2.5, blobs=False),
+    Case("q35-root-port", "q35 after SeaBIOS with an e1000e behind a PCIe "
+         "root port: its ROM BAR, off, needs no bridge window", X86,
+         ["-M", "q35", "-m", "512", "-device",
+          "pcie-root-port,id=rp1,bus=pcie.0,chassis=1", "-device",
+          "e1000e,bus=rp1,netdev=n1", "-netdev", "user,id=n1"],
+         nodefaults=False, stopped=False, run_seconds=2.5, blobs=False),
     Case("q35-registers", "q35, PAM, SMRAM open with H_SMRAME (RAM at "
          "0xfeda0000), TSEG 1 MiB", X86, ["-M", "q35", "-m", "512"],
          nodefaults=False, hmp=Q35_REGS),
     Case("ppc-40p", "PReP 40p, 128 MiB: four SIMMs", PPC,
-         ["-M", "40p", "-m", "128"], nodefaults=False),
+         ["-M", "40p", "-m", "128"], nodefaults=False, write=True),
     Case("ppc-40p-firmware", "40p after OpenBIOS (VGA in VBE mode, ROM "
          "BARs)", PPC, ["-M", "40p", "-m", "128"], nodefaults=False,
          stopped=False, run_seconds=2.5, blobs=False),
     Case("ppc-pegasos2", "pegasos2, 256 MiB", PPC,
          ["-M", "pegasos2", "-m", "256"], nodefaults=False),
     Case("mips-fuloong2e", "fuloong2e (no dump on MIPS)", MIPS,
-         ["-M", "fuloong2e"], nodefaults=False, dump=False),
+         ["-M", "fuloong2e"], nodefaults=False, dump=False, yara=True),
 ]
 
 
@@ -264,16 +317,69 @@ def compared_spans(r, extents, rng):
     return [(a, b - a) for a, b in spans]
 
 
-def check_pmemsave(checks, vm, physmem, path, ranges, extents, rng):
+class HelperReader:
+    """physmem through tests/gm-physmem (ds_guest_physmem, no mount)."""
+
+    def __init__(self, physmem, path):
+        self.physmem, self.path = physmem, path
+
+    def open(self, gpa, n):
+        return subprocess.Popen([self.physmem, self.path, str(gpa), str(n)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    label = "physmem"
+
+
+class _FileSpan:
+    """A span of the mounted guest/physmem read like the helper's pipe."""
+
+    def __init__(self, path, gpa):
+        self.fd = os.open(path, os.O_RDONLY)
+        self.pos = gpa
+        self.stdout = self
+        self.stderr = self
+
+    def read(self, n=-1):
+        if n < 0:
+            return b""
+        out = bytearray()
+        while len(out) < n:
+            b = os.pread(self.fd, n - len(out), self.pos)
+            if not b:
+                break
+            out += b
+            self.pos += len(b)
+        return bytes(out)
+
+    def close(self):
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def wait(self):
+        return 0
+
+
+class MountReader:
+    """guest/physmem of a mount."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def open(self, gpa, n):
+        return _FileSpan(self.path, gpa)
+
+    label = "guest/physmem"
+
+
+def check_pmemsave(checks, vm, reader, ranges, extents, rng):
     for r in ranges:
         spans = compared_spans(r, extents, rng)
         bad = None
         err = ""
         rc = 0
         for gpa, n in spans:
-            p = subprocess.Popen([physmem, path, str(gpa), str(n)],
-                                 stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE)
+            p = reader.open(gpa, n)
             pos = gpa
             try:
                 for chunk in vm.pmemsave_chunks(gpa, n, CHUNK):
@@ -288,14 +394,16 @@ def check_pmemsave(checks, vm, physmem, path, ranges, extents, rng):
                     pos += len(chunk)
             finally:
                 p.stdout.close()
-                err += p.stderr.read().decode(errors="replace")
+                e = p.stderr.read()
+                err += e.decode(errors="replace") if e else ""
                 p.stderr.close()
                 rc |= p.wait()
         what = "all of it" if len(spans) == 1 and spans[0][1] == r["length"] \
             else "%d spans, 0x%x bytes" % (len(spans), sum(n for _, n in spans))
         checks.ok(rc == 0 and bad is None,
-                  "physmem = pmemsave over 0x%x+0x%x (%s; %s)" % (
-                      r["gpa"], r["length"], r["block"], what), bad or err)
+                  "%s = pmemsave over 0x%x+0x%x (%s; %s)" % (
+                      reader.label, r["gpa"], r["length"], r["block"], what),
+                  bad or err)
 
 
 def check_mtree(checks, mm, ranges):
@@ -327,11 +435,140 @@ def check_mtree(checks, mm, ranges):
             "\n".join(bad[:8]))
 
 
+def seek_walk(fd, size):
+    """Data extents by SEEK_DATA/SEEK_HOLE, as cp --sparse does."""
+    out = []
+    pos = 0
+    while pos < size:
+        try:
+            d = os.lseek(fd, pos, os.SEEK_DATA)
+        except OSError as e:
+            if e.errno == errno.ENXIO:
+                break
+            raise
+        h = os.lseek(fd, d, os.SEEK_HOLE)
+        out.append((d, h))
+        pos = h
+    return out
+
+
+def check_yara(checks, physmem, blobs, workdir):
+    """yara -s reports each marker string at its guest-physical address."""
+    marks = [b for b in blobs if b.name.startswith("marker")]
+    rule = os.path.join(workdir, "markers.yar")
+    with open(rule, "w") as f:
+        f.write("rule markers {\n  strings:\n")
+        for i, b in enumerate(marks):
+            f.write('    $m%d = "%s"\n' % (i, b.data.decode("ascii")))
+        f.write("  condition:\n    any of them\n}\n")
+    res = run(["yara", "-s", rule, physmem])
+    found = {}
+    for line in res.stdout.decode(errors="replace").splitlines():
+        if line.startswith("0x") and ":$m" in line:
+            off, name = line.split(":")[:2]
+            found.setdefault(int(name[2:]), []).append(int(off, 16))
+    for i, b in enumerate(marks):
+        checks.equal(found.get(i), [b.gpa], "yara -s finds %s at its "
+                     "guest-physical address 0x%x" % (b.name, b.gpa))
+
+
+def check_mount(checks, case, mnt, doc, ranges, want_ext, stored, blobs, vm,
+                rng):
+    """guest/ of a read-only mount against the map and QEMU."""
+    guest = os.path.join(mnt, "guest")
+    physmem = os.path.join(guest, "physmem")
+    checks.equal(sorted(os.listdir(guest))[:2], ["memmap.json", "physmem"],
+                 "guest/ holds memmap.json and physmem")
+    with open(os.path.join(guest, "memmap.json")) as f:
+        checks.equal(json.load(f), doc, "guest/memmap.json = mramfs-info "
+                     "--map --json")
+    st = os.stat(physmem)
+    end = max((r["gpa"] + r["length"] for r in ranges), default=0)
+    checks.equal((st.st_size, st.st_blocks), (end, (stored + 511) // 512),
+                 "guest/physmem: st_size = end of the last range, st_blocks "
+                 "= its present pages")
+    fd = os.open(physmem, os.O_RDONLY)
+    try:
+        got = seek_walk(fd, st.st_size)
+    finally:
+        os.close(fd)
+    checks.equal(fmt([(a, b - a) for a, b in got]),
+                 fmt([(a, b - a) for a, b in want_ext]),
+                 "guest/physmem SEEK_DATA/SEEK_HOLE = present pages")
+    check_pmemsave(checks, vm, MountReader(physmem), ranges, want_ext, rng)
+    if case.yara:
+        check_yara(checks, physmem, blobs, os.path.dirname(mnt))
+
+
+def write_target(ranges):
+    """A RAM range whose block offset differs from its address (so that a
+    wrong mapping shows), and a hole between ranges."""
+    ram = [r for r in ranges if r["kind"] == "ram" and r["length"] >= 3 * PAGE
+           and r["gpa"] != r["block_offset"]]
+    r = max(ram, key=lambda x: x["length"])
+    hole = next(a["gpa"] + a["length"] for a, b in zip(ranges, ranges[1:])
+                if a["gpa"] + a["length"] < b["gpa"])
+    return r, hole
+
+
+def check_write(checks, case, snap, ranges, workdir, rng):
+    """Writes through guest/physmem of a read-write mount of a copy: the
+    bytes land at the block offset, QEMU restores them, and a write to an
+    unmapped address fails with ENXIO and changes nothing."""
+    copy = os.path.join(workdir, "copy.mig")
+    subprocess.run(["cp", "--sparse=always", snap.path, copy], check=True)
+    r, hole = write_target(ranges)
+    gpa = r["gpa"] + r["length"] // 2 - 0x321     # across a page boundary
+    data = rng.randbytes(3 * PAGE - 0x10)
+    offset = r["block_offset"] + (gpa - r["gpa"])
+    with mountlib.mounted(copy, ["-o", "rw"]) as mnt:
+        physmem = os.path.join(mnt, "guest", "physmem")
+        fd = os.open(physmem, os.O_WRONLY)
+        try:
+            before = hashlib.sha256(open(copy, "rb").read()).hexdigest() \
+                if os.path.getsize(copy) < (1 << 30) else None
+            try:
+                os.pwrite(fd, b"x" * 100, hole)
+                e = 0
+            except OSError as ex:
+                e = ex.errno
+            checks.equal(errno.errorcode.get(e, e), "ENXIO",
+                         "a write at unmapped 0x%x fails with ENXIO" % hole)
+            if before:
+                checks.equal(hashlib.sha256(open(copy, "rb").read()).hexdigest(),
+                             before, "... and leaves the snapshot unchanged")
+            checks.equal(os.pwrite(fd, data, gpa), len(data),
+                         "a write of %d bytes at 0x%x (%s+0x%x)" % (
+                             len(data), gpa, r["block"], offset))
+        finally:
+            os.close(fd)
+        with open(physmem, "rb") as f:
+            f.seek(gpa)
+            checks.ok(f.read(len(data)) == data, "guest/physmem reads it back")
+    ref = qh.read_ram_layout(copy)
+    rb = next(b for b in ref.blocks if b.name == r["block"])
+    checks.ok(rb.read(copy, offset, len(data)) == data,
+              "the bytes are at %s+0x%x in the file" % (r["block"], offset))
+    s2 = dataclasses.replace(snap, path=copy)
+    with qh.restore_snapshot(s2, workdir, name="restore-copy") as vm:
+        checks.ok(vm.pmemsave(gpa, len(data)) == data,
+                  "QEMU restores them at 0x%x (pmemsave after -incoming)" % gpa)
+
+
 def run_case(case, args, checks, workdir):
     t0 = time.monotonic()
     rng = random.Random("guestmap-" + case.name)
     path = os.path.join(workdir, "snap.mig")
     blobs = []
+    machine_args = list(case.machine_args)
+    if case.pflash:
+        # SeaBIOS runs from a pflash device as well as from pc.bios.
+        flash = os.path.join(workdir, "flash0.bin")
+        with open(SEABIOS, "rb") as src, open(flash, "wb") as dst:
+            dst.write(src.read())
+        machine_args += ["-drive", "if=pflash,format=raw,readonly=on,file="
+                         + flash]
+        case = dataclasses.replace(case, machine_args=machine_args)
     if case.blobs:
         pr = qh.probe(case.binary, case.machine_args, workdir,
                       nodefaults=case.nodefaults)
@@ -355,7 +592,12 @@ def run_case(case, args, checks, workdir):
         return
     doc = json.loads(res.stdout)
     ranges = doc["ranges"]
-    checks.equal(doc["missing"], [], "nothing is missing from the map")
+    checks.equal([m["what"] for m in doc["missing"]], list(case.missing),
+                 "what is missing from the map")
+    if case.pflash:
+        checks.ok(all(m.get("dumped") is False for m in doc["missing"]),
+                  "pflash is missing as memory QEMU's dump leaves out too "
+                  "(\"dumped\": false)", json.dumps(doc["missing"]))
     if case.binary == X86:
         checks.equal(doc["machine"]["split"].get("source"),
                      case.split or "default", "the RAM split comes from "
@@ -374,6 +616,7 @@ def run_case(case, args, checks, workdir):
         ("0x%016x" % r["gpa"]).encode() in res.stdout for r in ranges),
         "mramfs-info --map prints every range", res.stdout.decode()[:2000])
 
+    want_ext, stored = expected_extents(ranges, ref)
     with qh.restore_snapshot(snap, workdir) as vm:
         if case.dump:
             hdr = vm.dump_headers()
@@ -381,8 +624,12 @@ def run_case(case, args, checks, workdir):
             checks.equal(fmt(got), fmt(hdr["loads"]),
                          "ranges = dump-guest-memory PT_LOADs")
         check_mtree(checks, vm.memory_map(), ranges)
-        want_ext, stored = expected_extents(ranges, ref)
-        check_pmemsave(checks, vm, args.physmem, path, ranges, want_ext, rng)
+        check_pmemsave(checks, vm, HelperReader(args.physmem, path), ranges,
+                       want_ext, rng)
+        if args.mount:
+            with mountlib.mounted(path, ["-o", "ro"]) as mnt:
+                check_mount(checks, case, mnt, doc, ranges, want_ext, stored,
+                            blobs, vm, rng)
 
     res = run([args.physmem, "--extents", path])
     lines = res.stdout.decode().split("\n")
@@ -404,6 +651,8 @@ def run_case(case, args, checks, workdir):
         res = run([args.physmem, path, str(bl.gpa), str(len(bl.data))])
         checks.ok(res.stdout == bl.data, "blob %s reads back at 0x%x" % (
             bl.name, bl.gpa))
+    if args.mount and case.write:
+        check_write(checks, case, snap, ranges, workdir, rng)
     checks.note("case %s took %.1f s" % (case.name, time.monotonic() - t0))
 
 
@@ -411,6 +660,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--info", help="path to mramfs-info")
     ap.add_argument("--physmem", help="path to tests/gm-physmem")
+    ap.add_argument("--mount", help="path to mount.mramfs: check guest/ too")
     ap.add_argument("--case", action="append")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--keep", metavar="DIR")
@@ -426,6 +676,8 @@ def main(argv=None):
     unknown = [n for n in names if n not in by_name]
     if unknown:
         ap.error("unknown case(s): %s" % ", ".join(unknown))
+    if args.mount:
+        mountlib.Tools.mount = args.mount
     qh.install_signal_cleanup()
     checks = ti.Checks()
     return ti.run_cases([by_name[n] for n in names], checks, args.keep,
