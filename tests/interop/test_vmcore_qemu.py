@@ -19,12 +19,17 @@ through a pipe into a sparse file. Then:
             PowerPC gdb-multiarch) reads the marker at its guest-physical
             address and prints the same $pc and $sp as for QEMU's core.
 
-Until the mount has guest/, the core comes from tests/vmcore-write, twice:
-with the guest-physical map of ds_guest_map_new() ("guest map", what the
-mount shows) and with the map read from QEMU's `info mtree -f` of the saving
-VM ("mtree map"), which tells a map problem from a core problem.
+The core comes from tests/vmcore-write, twice: with the guest-physical map
+of ds_guest_map_new() ("guest map", what the mount shows) and with the map
+read from QEMU's `info mtree -f` of the saving VM ("mtree map"), which tells
+a map problem from a core problem. With --mount, also from a read-only mount
+("mount"): `cp --sparse=always guest/vmcore` is compared as above and must
+stay sparse, readelf and gdb read guest/vmcore in the mount itself, and a
+case without a core has no guest/vmcore and says why in guest/memmap.json.
 
-    test_vmcore_qemu.py --vmcore-write BUILD/tests/vmcore-write --case pc-stopped
+    test_vmcore_qemu.py --info BUILD/tools/mramfs-info \\
+        --vmcore-write BUILD/tests/vmcore-write \\
+        [--mount BUILD/tools/mount.mramfs] --case pc-stopped
     test_vmcore_qemu.py --list
 
 Prints one line per check and ends with "N passed, N failed".
@@ -44,7 +49,9 @@ import time
 sys.dont_write_bytecode = True
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, _HERE)
+sys.path.insert(0, os.path.join(_HERE, "..", "fs"))
 import elfcore  # noqa: E402
+import mountlib  # noqa: E402
 import qemu_harness as qh  # noqa: E402
 import test_interop as ti  # noqa: E402
 
@@ -429,6 +436,8 @@ def run_case(case, c, tools, workdir):
         elif c.ok(rc == 0, "vmcore-write wrote the core (%s)" % label, err):
             made[label] = out
     if case.refused:
+        if tools.mount:
+            check_mount(c, case, path, None, None, workdir, tools.info)
         with qh.restore_snapshot(snap, workdir) as vm:
             try:
                 vm.cmd("dump-guest-memory", {"paging": False,
@@ -452,18 +461,63 @@ def run_case(case, c, tools, workdir):
     for label, ours in made.items():
         compare(c, case, ours, theirs, path, tools.info, label)
         check_readers(c, case, ours, theirs, label)
+    if tools.mount:
+        check_mount(c, case, path, theirs, made.get("guest map"), workdir,
+                    tools.info)
     c.note("case %s took %.1f s" % (case.name, time.monotonic() - t0))
+
+
+def check_mount(c, case, path, theirs, written, workdir, info):
+    """guest/vmcore of a read-only mount: the same file vmcore-write made,
+    copied sparse with cp and compared with QEMU's, read in place by
+    readelf and gdb; or, for a case without a core, absent with its
+    reason in guest/memmap.json."""
+    m = Labelled(c, "mount")
+    with mountlib.mounted(path, ["-o", "ro"]) as mnt:
+        core = os.path.join(mnt, "guest", "vmcore")
+        if case.refused:
+            m.ok(not os.path.exists(core), "no guest/vmcore")
+            with open(os.path.join(mnt, "guest", "memmap.json")) as f:
+                doc = json.load(f)
+            why = [e for e in doc.get("missing", [])
+                   if "vmcore" in e.get("what", "")]
+            m.ok(len(why) == 1 and case.refused in why[0].get("why", ""),
+                 "guest/memmap.json says why there is no core (%s)"
+                 % case.refused, json.dumps(doc.get("missing"))[:600])
+            return
+        if not m.ok(os.path.isfile(core), "guest/vmcore exists"):
+            return
+        st = os.stat(core)
+        m.equal(st.st_size, os.path.getsize(written),
+                "guest/vmcore is as long as vmcore-write's core")
+        m.ok(st.st_mode & 0o222 == 0, "guest/vmcore is read-only "
+             "(mode %o)" % (st.st_mode & 0o777))
+        copy = os.path.join(workdir, "cp.core")
+        t = time.monotonic()
+        r = run(["cp", "--sparse=always", core, copy])
+        m.note("cp --sparse=always guest/vmcore in %.2f s" % (
+            time.monotonic() - t))
+        if m.ok(r.returncode == 0, "cp --sparse=always guest/vmcore",
+                r.stderr.decode(errors="replace")):
+            compare(c, case, copy, theirs, path, info, "cp of the mount")
+            m.ok(os.stat(copy).st_blocks <= os.stat(written).st_blocks + 256,
+                 "the copy stays as sparse as vmcore-write's core (%d vs %d "
+                 "blocks)" % (os.stat(copy).st_blocks,
+                              os.stat(written).st_blocks))
+        check_readers(c, case, core, theirs, "mount")
 
 
 class Tools:
     info = None
     vmcore_write = None
+    mount = None
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--info", help="path to mramfs-info")
     ap.add_argument("--vmcore-write", help="path to tests/vmcore-write")
+    ap.add_argument("--mount", help="path to mount.mramfs: check the mount")
     ap.add_argument("--case", action="append", help="case ('all' for every)")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--keep", metavar="DIR")
@@ -481,6 +535,8 @@ def main(argv=None):
     tools = Tools()
     tools.info = os.path.abspath(args.info)
     tools.vmcore_write = os.path.abspath(args.vmcore_write)
+    if args.mount:
+        tools.mount = mountlib.Tools.mount = os.path.abspath(args.mount)
     qh.install_signal_cleanup()
     checks = ti.Checks()
     return ti.run_cases([by_name[n] for n in names], checks, args.keep,
