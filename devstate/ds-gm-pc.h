@@ -47,13 +47,14 @@ GmSplitSource gm_pc_split(gboolean q35, guint64 ram_size,
                           const guint8 cmos[128], GmPcSplit *out);
 
 /* The DSDT in QEMU's ACPI tables blob (the fw_cfg file etc/acpi/tables):
- * where it starts (the first "DSDT" header whose length fits; its checksum
- * is left for the firmware's table loader to fill) and the minimum address of every QWord memory range
- * descriptor in it (ACPI 6.4 §6.4.3.5.1: tag 0x8a, length 0x2b, resource
- * type 0).  hw/i386/acpi-build.c build_dsdt puts the PCI host bridge's
- * 64-bit window there, which starts where the RAM above 4 GiB ends
- * (hw/i386/pc.c pc_pci_hole64_start) unless a 64-bit BAR sits lower.
- * FALSE when there is no such DSDT. */
+ * where it starts (the first "DSDT" header whose length fits; its
+ * checksum is left for the firmware's table loader to fill) and the
+ * minimum address of every QWord memory range descriptor in it (ACPI 6.4,
+ * section 6.4.3.5.1: tag 0x8a, length 0x2b, resource type 0).
+ * hw/i386/acpi-build.c build_dsdt puts the PCI host bridge's 64-bit
+ * window there, which starts where the RAM above 4 GiB ends (hw/i386/pc.c
+ * pc_pci_hole64_start) unless a 64-bit BAR sits lower.  FALSE when there
+ * is no such DSDT. */
 gboolean gm_acpi_dsdt_qword_mins(const guint8 *blob, gsize len, gsize *at,
                                  GArray *mins);
 

@@ -1,5 +1,6 @@
 /* PCI devices in the guest-physical map (ds-gm.h): which RAM blocks their
- * BARs map, and the standard VGA's legacy window.
+ * BARs map, and the standard VGA's legacy window (ds-gm-pcidev.c finds the
+ * devices, ds-gm-pcibridge.c the buses behind bridges).
  *
  * The rules come from QEMU 10.0: hw/pci/pci.c (pci_bar_address: a memory
  * BAR decodes only with the command register's memory bit, a ROM BAR also
@@ -7,19 +8,14 @@
  * BAR, passes 4 GiB decodes nothing; pci_update_mappings adds the BAR at
  * priority 1 in the bus's memory space), hw/pci/pci.c pci_add_option_rom
  * (the ROM's RAM block is named "<vmsd or type name>.rom"),
- * hw/display/vga-pci.c (the "VGA" device: BAR 0 is vga.vram; its legacy registers sit at
- * 0xa0000 in the bus's memory space, hw/display/vga.c vga_init) and
- * hw/display/vga.c vga_update_memory_access (in chain-4 mode a window of
- * vga.vram covers part of them).
- *
- * A device is found by its qdev path: a RAM block is named "<path>/<name>"
- * and its device section "<path>/<vmsd name>"; a device on a root bus has
- * a path "<bus>:SS.F", one behind bridges more ":SS.F" parts. */
+ * hw/display/vga-pci.c, virtio-vga.c and bochs-display.c (BAR 0 is the
+ * framebuffer), hw/display/vga.c vga_init (the VGA registers sit at
+ * 0xa0000 in the bus's memory space) and vga_update_memory_access (in
+ * chain-4 mode a window of vga.vram covers part of them, ds-gm-vga.c). */
 #include "ds-gm.h"
 
 #include <string.h>
 
-#include "mr-cursor.h"
 #include "mr-error.h"
 
 #define PCI_COMMAND 0x04
@@ -34,190 +30,6 @@
 #define PCI_CAPABILITY_LIST 0x34
 #define PCI_CAP_ID_PM 0x01
 #define PCI_CLASS_DISPLAY_VGA 0x0300
-
-void
-gm_pci_dev_free(GmPciDev *d)
-{
-    if (d == NULL)
-        return;
-    g_free(d->path);
-    g_free(d->bus);
-    g_free(d->vmsd);
-    g_free(d->config_field);
-    g_free(d->config);
-    g_free(d);
-}
-
-/* ":SS.F" at the end of path: the slot and function. */
-static gboolean
-split_path(const char *path, char **bus, guint *slot, guint *fn)
-{
-    const char *colon = strrchr(path, ':'), *p;
-
-    if (colon == NULL || colon == path || strlen(colon + 1) != 4)
-        return FALSE;
-    p = colon + 1;
-    if (!g_ascii_isxdigit(p[0]) || !g_ascii_isxdigit(p[1]) || p[2] != '.' ||
-        p[3] < '0' || p[3] > '7')
-        return FALSE;
-    *slot = g_ascii_xdigit_value(p[0]) << 4 | g_ascii_xdigit_value(p[1]);
-    if (*slot > 0x1f)
-        return FALSE;
-    *fn = (guint)(p[3] - '0');
-    *bus = g_strndup(path, colon - path);
-    return TRUE;
-}
-
-char *
-gm_pci_path_of_block(const char *idstr)
-{
-    const char *slash = strrchr(idstr, '/');
-    g_autofree char *path = NULL, *bus = NULL;
-    guint s, f;
-
-    if (slash == NULL || slash == idstr)
-        return NULL;
-    path = g_strndup(idstr, slash - idstr);
-    if (!split_path(path, &bus, &s, &f))
-        return NULL;
-    return g_steal_pointer(&path);
-}
-
-/* The struct holding a PCIDevice's state (VMSTATE_PCI_DEVICE), anywhere in
- * the section: its "config" leaf and that leaf's path. */
-static json_object *
-find_config(json_object *node, GString *path)
-{
-    json_object *fields, *vmsd;
-
-    if (!json_object_object_get_ex(node, "fields", &fields))
-        return NULL;
-    if (json_object_object_get_ex(node, "vmsd_name", &vmsd) &&
-        (g_str_equal(json_object_get_string(vmsd), "PCIDevice") ||
-         g_str_equal(json_object_get_string(vmsd), "PCIEDevice"))) {
-        json_object_object_foreach(fields, key, val) {
-            if (g_str_has_prefix(key, "config") &&
-                json_object_is_type(val, json_type_object)) {
-                g_string_append(path, key);
-                return val;
-            }
-        }
-    }
-    json_object_object_foreach(fields, key, val) {
-        json_object *child = val, *type, *found;
-        gsize len = path->len;
-        if (json_object_is_type(child, json_type_array))
-            child = json_object_array_get_idx(child, 0);
-        if (!json_object_is_type(child, json_type_object) ||
-            !json_object_object_get_ex(child, "type", &type) ||
-            !g_str_equal(json_object_get_string(type), "struct"))
-            continue;
-        g_string_append_printf(path, "%s/", key);
-        found = find_config(child, path);
-        if (found)
-            return found;
-        g_string_truncate(path, len);
-    }
-    return NULL;
-}
-
-/* A virtio PCI device saves its PCI state inside its "virtio" field
- * (hw/virtio/virtio.c virtio_save calls hw/virtio/virtio-pci.c
- * virtio_pci_save_config, which writes hw/pci/pci.c pci_device_save's
- * version_id and config first): the standard 256 bytes follow 4 bytes of
- * version id 2.  A PCI Express device's config is longer, but the header
- * with the command register and the BARs is these 256 bytes either way. */
-static GmPciDev *
-virtio_config(GmCtx *c, const MrSection *s, json_object *dev, const char *path,
-              GError **err)
-{
-    json_object *leaf = ds_find_field(dev, "virtio"), *type, *size, *off, *vmsd;
-    g_autoptr(GmPciDev) d = NULL;
-    guint8 head[4 + 256];
-
-    if (leaf == NULL || !json_object_object_get_ex(leaf, "type", &type) ||
-        !g_str_equal(json_object_get_string(type), "virtio") ||
-        !json_object_object_get_ex(leaf, "size", &size) ||
-        json_object_get_uint64(size) < sizeof(head) ||
-        !json_object_object_get_ex(leaf, "offset", &off))
-        return NULL;
-    if (!mr_pread_exact(c->f->fd, c->f->path, head, sizeof(head),
-                        json_object_get_uint64(off), "virtio state", err))
-        return NULL;
-    /* version_id 2, and the virtio vendor id 0x1af4. */
-    if (memcmp(head, "\0\0\0\2", 4) != 0 || head[4] != 0xf4 || head[5] != 0x1a)
-        return NULL;
-    d = g_new0(GmPciDev, 1);
-    d->path = g_strdup(path);
-    if (!split_path(path, &d->bus, &d->slot, &d->fn))
-        d->bus = g_strdup("");
-    d->section = s;
-    d->dev = dev;
-    d->vmsd = g_strdup(json_object_object_get_ex(dev, "vmsd_name", &vmsd)
-                       ? json_object_get_string(vmsd) : "");
-    d->config_field = g_strdup("virtio[4:]");
-    d->config_offset = json_object_get_uint64(off) + 4;
-    d->config_size = 256;
-    d->config = g_memdup2(head + 4, 256);
-    return g_steal_pointer(&d);
-}
-
-GmPciDev *
-gm_pci_find(GmCtx *c, const char *path, GError **err)
-{
-    g_autofree char *prefix = g_strconcat(path, "/", NULL);
-
-    for (guint i = 0; i < c->f->devices->len; i++) {
-        MrSection *s = g_ptr_array_index(c->f->devices, i);
-        g_autoptr(GString) fpath = g_string_new(NULL);
-        g_autoptr(GmPciDev) d = NULL;
-        json_object *dev, *leaf, *vmsd;
-        const char *why;
-        GError *e = NULL;
-        guint64 size;
-
-        if (!g_str_has_prefix(s->idstr, prefix) ||
-            strchr(s->idstr + strlen(prefix), '/'))
-            continue;
-        dev = gm_section(c, s->idstr, s->instance_id, &why, &e);
-        if (e) {
-            g_propagate_error(err, e);
-            return NULL;
-        }
-        if (dev == NULL)
-            continue;
-        if ((leaf = find_config(dev, fpath)) == NULL) {
-            d = virtio_config(c, s, dev, path, err);
-            if (d || (err && *err))
-                return g_steal_pointer(&d);
-            continue;
-        }
-        d = g_new0(GmPciDev, 1);
-        d->path = g_strdup(path);
-        if (!split_path(path, &d->bus, &d->slot, &d->fn))
-            d->bus = g_strdup("");
-        d->section = s;
-        d->dev = dev;
-        d->vmsd = g_strdup(json_object_object_get_ex(dev, "vmsd_name", &vmsd)
-                           ? json_object_get_string(vmsd) : "");
-        d->config_field = g_string_free(g_steal_pointer(&fpath), FALSE);
-        size = json_object_get_uint64(json_object_object_get(leaf, "size"));
-        if (size < 64 || size > 4096) {
-            mr_set_error(err, MR_ERROR_INVALID, c->f->path, s->offset,
-                         "device section \"%s\": PCI configuration of %"
-                         G_GINT64_MODIFIER "u bytes (expected 256 or 4096)",
-                         s->idstr, size);
-            return NULL;
-        }
-        d->config_size = size;
-        d->config = g_malloc(size);
-        if (!gm_field_bytes(c, dev, d->config_field, d->config, size,
-                            &d->config_offset, err))
-            return NULL;
-        return g_steal_pointer(&d);
-    }
-    return NULL;
-}
 
 static guint32
 le32(const guint8 *p)
@@ -324,6 +136,22 @@ below_root(const GmPciBus *buses, guint n, const char *bus)
     return FALSE;
 }
 
+/* The bus itself, or the deepest listed bus it is below; -1 if none. */
+static gint
+nearest_bus(const GmPciBus *buses, guint n, const char *bus)
+{
+    gint best = -1;
+
+    for (guint i = 0; i < n; i++) {
+        if (g_str_equal(bus, buses[i].bus))
+            return (gint)i;
+        if (below_root(&buses[i], 1, bus) &&
+            (best < 0 || strlen(buses[i].bus) > strlen(buses[best].bus)))
+            best = (gint)i;
+    }
+    return best;
+}
+
 static const GmPciBus *
 bus_of(const GmPciBus *buses, guint n, const char *bus)
 {
@@ -383,8 +211,8 @@ place_bar(GmCtx *c, const GmPciBus *bus, const GmPciDev *d, guint bar,
     }
     if (bus == NULL) {
         gm_missing(c, b, what, "the BAR decodes bus address 0x%"
-                   G_GINT64_MODIFIER "x, but %s is behind a PCI bridge, whose "
-                   "windows are not modelled", addr, d->path);
+                   G_GINT64_MODIFIER "x, but %s is behind a PCI bridge whose "
+                   "configuration is not in the snapshot", addr, d->path);
         json_object_put(why);
         return;
     }
@@ -408,26 +236,65 @@ place_bar(GmCtx *c, const GmPciBus *bus, const GmPciDev *d, guint bar,
 gboolean gm_vga_window(GmCtx *c, const GmPciBus *bus, const GmPciDev *d,
                        MrRamBlock *vram, GError **err);
 
+/* Fills d->vga_state for a standard VGA: "VGA" (vmsd "vga", class
+ * 0x0300; "secondary-vga" shares the vmsd but is class 0x0380 and has no
+ * legacy window) or virtio-vga (hw/display/virtio-vga.c: its PCI state is
+ * the virtio-gpu's, its VGA state a section "<path>/virtio-vga"). */
 static gboolean
-is_std_vga(const GmPciDev *d)
+std_vga(GmCtx *c, GmPciDev *d, GError **err)
 {
-    return g_str_equal(d->vmsd, "vga") &&
-           le16(d->config + PCI_CLASS_DEVICE) == PCI_CLASS_DISPLAY_VGA;
+    g_autofree char *idstr = NULL;
+    const MrSection *s;
+    json_object *dev;
+
+    if (d->vga_state)
+        return TRUE;
+    if (le16(d->config + PCI_CLASS_DEVICE) != PCI_CLASS_DISPLAY_VGA)
+        return FALSE;
+    if (g_str_equal(d->vmsd, "vga")) {
+        d->vga_state = d->dev;
+        d->vga_section = d->section->idstr;
+        return TRUE;
+    }
+    idstr = g_strconcat(d->path, "/virtio-vga", NULL);
+    s = ds_find_section(c->f, idstr, -1);
+    if (s == NULL || (dev = gm_section(c, s->idstr, s->instance_id, NULL,
+                                        err)) == NULL ||
+        ds_find_field(dev, "vga/sr") == NULL)
+        return FALSE;
+    d->vga_state = dev;
+    d->vga_section = s->idstr;
+    return TRUE;
 }
 
 /* Might the device decode the legacy VGA window (0xa0000-0xbffff)? */
 static gboolean
 vga_like(const GmPciDev *d)
 {
+    if (g_str_equal(d->vmsd, "vga"))
+        return le16(d->config + PCI_CLASS_DEVICE) == PCI_CLASS_DISPLAY_VGA;
     return le16(d->config + PCI_CLASS_DEVICE) == PCI_CLASS_DISPLAY_VGA ||
            strstr(d->vmsd, "vga") || strstr(d->vmsd, "qxl") ||
            strstr(d->vmsd, "cirrus");
 }
 
+/* A section that is no PCI device's and holds a display's VGA state. */
+static gboolean
+isa_vga_like(const MrSection *s)
+{
+    json_object *v;
+    const char *vmsd;
+
+    if (s->desc == NULL || !json_object_object_get_ex(s->desc, "vmsd_name", &v))
+        return strstr(s->idstr, "vga") != NULL;
+    vmsd = json_object_get_string(v);
+    return strstr(vmsd, "vga") || strstr(vmsd, "cirrus");
+}
+
 typedef struct {
     const GmPciBus *bus;
     guint vga_devices;       /* devices decoding the legacy window */
-    const GmPciDev *std_vga; /* the one whose window is known, if any */
+    GmPciDev *std_vga;       /* the one whose window is known, if any */
     MrRamBlock *std_vram;
     gboolean reset_vga;      /* a window known to hold registers only */
     char *unknown_vga;       /* a device whose window is not known */
@@ -444,14 +311,11 @@ place_block(GmCtx *c, const GmPciBus *buses, guint nbuses, GHashTable *devs,
     g_autofree char *bus_name = NULL;
     guint s, f;
 
-    split_path(path, &bus_name, &s, &f);
+    gm_pci_split_path(path, &bus_name, &s, &f);
     bus = bus_of(buses, nbuses, bus_name);
-    if (!g_hash_table_lookup_extended(devs, path, NULL, (gpointer *)&d)) {
-        d = gm_pci_find(c, path, err);
-        if (err && *err)
-            return;
-        g_hash_table_insert(devs, g_strdup(path), d);
-    }
+    d = gm_pci_cached(c, devs, path, err);
+    if (err && *err)
+        return;
     if (d == NULL) {
         /* Sections that exist but cannot be decoded hide the config. */
         for (guint i = 0; i < c->f->devices->len; i++) {
@@ -487,10 +351,17 @@ place_block(GmCtx *c, const GmPciBus *buses, guint nbuses, GHashTable *devs,
      * section is its virtio device's): a device has one. */
     if (g_str_has_suffix(name, ".rom") && strlen(name) > 4) {
         place_bar(c, bus, d, 6, b);
-    } else if (g_str_equal(name, "vga.vram") && g_str_equal(d->vmsd, "vga")) {
+    } else if (g_str_equal(name, "vga.vram") &&
+               (g_str_equal(d->vmsd, "vga") || std_vga(c, d, err))) {
+        /* "VGA", "secondary-vga" and virtio-vga: the framebuffer is BAR 0
+         * (hw/display/vga-pci.c, virtio-vga.c). */
         place_bar(c, bus, d, 0, b);
-        if (bus && is_std_vga(d))
+        if (bus && std_vga(c, d, err))
             vga[bus - buses].std_vram = b;
+    } else if (g_str_equal(name, "bochs-display-vram") &&
+               g_str_equal(d->vmsd, "bochs-display")) {
+        /* hw/display/bochs-display.c: BAR 0; no legacy window. */
+        place_bar(c, bus, d, 0, b);
     } else {
         gm_missing(c, b, b->idstr, "which BAR of PCI device %s (device "
                    "section \"%s\") maps this block is not known here",
@@ -509,44 +380,59 @@ scan_vga(GmCtx *c, const GmPciBus *buses, guint nbuses, GHashTable *devs,
         g_autofree char *path = NULL, *bus_name = NULL;
         GmPciDev *d;
         guint sl, fn;
+        gint j;
 
-        if (slash == NULL)
+        if (slash)
+            path = g_strndup(s->idstr, slash - s->idstr);
+        if (!path || !gm_pci_split_path(path, &bus_name, &sl, &fn)) {
+            /* Not a PCI device: an ISA display (isa-vga, isa-cirrus-vga)
+             * decodes the window of the bus the ISA bridge sits on. */
+            if (nbuses > 0 && isa_vga_like(s) && !vga[0].unknown_vga) {
+                vga[0].vga_devices++;
+                vga[0].unknown_vga = g_strdup(s->idstr);
+            }
             continue;
-        path = g_strndup(s->idstr, slash - s->idstr);
-        if (!split_path(path, &bus_name, &sl, &fn))
-            continue;
-        if (!g_hash_table_lookup_extended(devs, path, NULL, (gpointer *)&d)) {
-            d = gm_pci_find(c, path, err);
-            if (err && *err)
-                return FALSE;
-            g_hash_table_insert(devs, g_strdup(path), d);
         }
+        d = gm_pci_cached(c, devs, path, err);
+        if (err && *err)
+            return FALSE;
         if (d == NULL || !vga_like(d) || d->section != s)
             continue;
-        for (guint j = 0; j < nbuses; j++) {
-            /* A device behind a bridge on this root bus counts too: the
-             * bridge may forward the window (bridge control VGA bit). */
-            if (!g_str_equal(bus_name, buses[j].bus) &&
-                !below_root(&buses[j], 1, bus_name))
-                continue;
-            vga[j].vga_devices++;
-            if (g_str_equal(bus_name, buses[j].bus) && is_std_vga(d))
-                vga[j].std_vga = d;
-            else if (!vga[j].unknown_vga)
-                vga[j].unknown_vga = g_strdup(s->idstr);
-        }
+        if ((j = nearest_bus(buses, nbuses, bus_name)) < 0)
+            continue;
+        vga[j].vga_devices++;
+        /* A device on an unmodelled bus below bus j may reach its window
+         * through a bridge's VGA forwarding: not known. */
+        if (g_str_equal(bus_name, buses[j].bus) && std_vga(c, d, err))
+            vga[j].std_vga = d;
+        else if (!vga[j].unknown_vga)
+            vga[j].unknown_vga = g_strdup(s->idstr);
+        if (err && *err)
+            return FALSE;
     }
     return TRUE;
 }
 
 gboolean
-gm_pci_place(GmCtx *c, const GmPciBus *buses, guint nbuses, GError **err)
+gm_pci_place(GmCtx *c, const GmPciBus *roots, guint nroots, GError **err)
 {
     g_autoptr(GHashTable) devs = g_hash_table_new_full(
         g_str_hash, g_str_equal, g_free, (GDestroyNotify)gm_pci_dev_free);
-    g_autofree BusVga *vga = g_new0(BusVga, nbuses);
+    g_autoptr(GArray) all = NULL;
+    g_autofree BusVga *vga = NULL;
+    const GmPciBus *buses;
+    guint nbuses;
     GError *e = NULL;
     gboolean ok = TRUE;
+
+    all = gm_pci_bridges(c, roots, nroots, devs, &e);
+    if (all == NULL) {
+        g_propagate_error(err, e);
+        return FALSE;
+    }
+    buses = (const GmPciBus *)(gpointer)all->data;
+    nbuses = all->len;
+    vga = g_new0(BusVga, nbuses);
 
     for (guint i = 0; i < c->f->blocks->len && !e; i++) {
         MrRamBlock *b = g_ptr_array_index(c->f->blocks, i);

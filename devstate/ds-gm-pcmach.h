@@ -20,8 +20,6 @@ typedef struct {
     GmPciDev *host;      /* 0000:00:00.0, the host bridge */
 } Pc;
 
-/* {"rule": name, "source": source} */
-json_object *gm_pc_rule(const char *name, const char *source);
 /* pc.ram, or the one memory backend standing in for it; NULL if unsure. */
 MrRamBlock *gm_pc_machine_ram(Pc *pc);
 /* The split (machine.split), from the default rule and the CMOS. */

@@ -166,7 +166,7 @@ gm_pc_add_ram(Pc *pc, GError **err)
 
     if (!pc->split_known) {
         /* Only the first MiB is sure to be low RAM. */
-        why = gm_pc_rule("ram-below-4g", "hw/i386/pc.c pc_memory_init");
+        why = gm_rule("ram-below-4g", "hw/i386/pc.c pc_memory_init");
         json_object_object_add(why, "note", json_object_new_string(
             "the first MiB only: the split is not known (machine.split)"));
         gm_add_ram(pc->system, 0, MIN(MiB, pc->ram_size), 0, pc->ram, 0,
@@ -180,7 +180,7 @@ gm_pc_add_ram(Pc *pc, GError **err)
                        "above 4 GiB is not known (machine.split)");
         return TRUE;
     }
-    why = gm_pc_rule("ram-below-4g", "hw/i386/pc.c pc_memory_init");
+    why = gm_rule("ram-below-4g", "hw/i386/pc.c pc_memory_init");
     json_object_object_add(why, "below_4g_mem_size", gm_hex(pc->split.below));
     gm_add_ram(pc->system, 0, pc->split.below, 0, pc->ram, 0, FALSE, why);
     if (pc->split.above == 0)
@@ -201,7 +201,7 @@ gm_pc_add_ram(Pc *pc, GError **err)
                        "RAM above 4 GiB (at 1 TiB?)", "see RAM above 4 GiB");
         return TRUE;
     }
-    why = gm_pc_rule("ram-above-4g", "hw/i386/pc.c pc_memory_init");
+    why = gm_rule("ram-above-4g", "hw/i386/pc.c pc_memory_init");
     json_object_object_add(why, "block_offset", gm_hex(pc->split.below));
     json_object_object_add(why, "above_4g_mem_size", gm_hex(pc->split.above));
     if (acpi)

@@ -83,9 +83,9 @@ gm_add_io(GmSpace *s, guint64 addr, guint64 size, gint prio, const char *name)
     add(s, &r);
 }
 
-void
-gm_add_unknown(GmSpace *s, guint64 addr, guint64 size, gint prio,
-               const char *what, const char *why)
+static void
+add_unknown(GmSpace *s, guint64 addr, guint64 size, gint prio,
+            const char *what, const char *why, gboolean dumped)
 {
     GmRegion r = { .kind = GM_UNKNOWN, .addr = addr, .size = size,
                    .prio = prio };
@@ -93,21 +93,23 @@ gm_add_unknown(GmSpace *s, guint64 addr, guint64 size, gint prio,
     r.why = json_object_new_object();
     json_object_object_add(r.why, "what", json_object_new_string(what));
     json_object_object_add(r.why, "why", json_object_new_string(why));
+    if (!dumped)
+        json_object_object_add(r.why, "dumped", json_object_new_boolean(FALSE));
     add(s, &r);
+}
+
+void
+gm_add_unknown(GmSpace *s, guint64 addr, guint64 size, gint prio,
+               const char *what, const char *why)
+{
+    add_unknown(s, addr, size, prio, what, why, TRUE);
 }
 
 void
 gm_add_rom_device(GmSpace *s, guint64 addr, guint64 size, gint prio,
                   const char *what, const char *why)
 {
-    GmRegion r = { .kind = GM_UNKNOWN, .addr = addr, .size = size,
-                   .prio = prio };
-
-    r.why = json_object_new_object();
-    json_object_object_add(r.why, "what", json_object_new_string(what));
-    json_object_object_add(r.why, "why", json_object_new_string(why));
-    json_object_object_add(r.why, "dumped", json_object_new_boolean(FALSE));
-    add(s, &r);
+    add_unknown(s, addr, size, prio, what, why, FALSE);
 }
 
 void

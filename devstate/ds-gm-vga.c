@@ -46,7 +46,7 @@ vbe_reg(json_object *dev, guint i, guint64 *value, guint64 *offset)
 static json_object *
 ref(const GmPciDev *d, const char *field, guint64 offset, guint64 value)
 {
-    return gm_ref(d->section->idstr, field, offset, gm_hex(value));
+    return gm_ref(d->vga_section, field, offset, gm_hex(value));
 }
 
 gboolean
@@ -62,12 +62,12 @@ gm_vga_window(GmCtx *c, const GmPciBus *bus, const GmPciDev *d,
         "the legacy VGA window 0xa0000-0xbffff of bus %s", bus->bus);
 
     gm_add_io(bus->space, 0xa0000, 0x20000, 1, "vga-lowmem");
-    if (!gm_field_bytes(c, d->dev, "vga/sr", sr, sizeof(sr), &sr_off, err) ||
-        !gm_field_bytes(c, d->dev, "vga/gr", gr, sizeof(gr), &gr_off, err))
+    if (!gm_field_bytes(c, d->vga_state, "vga/sr", sr, sizeof(sr), &sr_off, err) ||
+        !gm_field_bytes(c, d->vga_state, "vga/gr", gr, sizeof(gr), &gr_off, err))
         return FALSE;
-    if (!vbe_reg(d->dev, VBE_DISPI_INDEX_ENABLE, &enable, &enable_off) ||
-        !vbe_reg(d->dev, VBE_DISPI_INDEX_BPP, &bpp, &bpp_off) ||
-        !gm_field_uint(d->dev, "vga/bank_offset", &bank, &bank_off)) {
+    if (!vbe_reg(d->vga_state, VBE_DISPI_INDEX_ENABLE, &enable, &enable_off) ||
+        !vbe_reg(d->vga_state, VBE_DISPI_INDEX_BPP, &bpp, &bpp_off) ||
+        !gm_field_uint(d->vga_state, "vga/bank_offset", &bank, &bank_off)) {
         gm_add_unknown(bus->space, 0xa0000, 0x20000, 2, what, "the VGA "
                        "section lacks vbe_regs or bank_offset");
         return TRUE;

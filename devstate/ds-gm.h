@@ -74,6 +74,8 @@ typedef struct {
     MrFile *f;
     DsGuestMap *m;
     GHashTable *sections; /* "idstr.instance" -> decoded json (owned) */
+    GPtrArray *spaces;    /* GmSpace made while placing devices (bridges'
+                           * buses), freed with the context */
     json_object *blocks;  /* {block: {"mapped": bool, "note": ...}} */
 } GmCtx;
 
@@ -91,6 +93,9 @@ gboolean gm_field_bytes(GmCtx *c, json_object *dev, const char *path,
 gboolean gm_field_uint(json_object *dev, const char *path, guint64 *value,
                        guint64 *offset);
 
+/* {"rule": name, "source": the QEMU file and function it follows}: the
+ * start of a range's `why`. */
+json_object *gm_rule(const char *name, const char *source);
 /* {"section": idstr, "field": path, "offset": N, "value": v}: a fact read
  * from the snapshot, for `why`. */
 json_object *gm_ref(const char *section, const char *field, guint64 offset,
@@ -103,6 +108,11 @@ void gm_note_block(GmCtx *c, const MrRamBlock *b, gboolean mapped,
 /* A missing entry: {"what", "why"} plus "block" when b is given. */
 void gm_missing(GmCtx *c, const MrRamBlock *b, const char *what,
                 const char *fmt, ...) G_GNUC_PRINTF(4, 5);
+/* A board's RAM or ROM block `name` of `size` bytes (0: any) at addr,
+ * priority 0, in space; a missing entry when the block is absent, of
+ * another size or not stored. */
+void gm_board_block(GmCtx *c, GmSpace *space, const char *name, guint64 addr,
+                    guint64 size, gboolean rom, const char *source);
 /* A block's bytes must be in the file to be mapped: an x-ignore-shared
  * block without data (FORMAT.md §9.7) gets a missing entry instead. */
 gboolean gm_block_usable(GmCtx *c, MrRamBlock *b, const char *what);
@@ -120,6 +130,11 @@ typedef struct {
     guint64 config_offset;  /* snapshot offset of config byte 0 */
     guint8 *config;
     gsize config_size;
+    /* A standard VGA (class 0x0300 with QEMU's VGA register state): the
+     * decoded section holding its "vga" struct (the device's own for
+     * "VGA", the "virtio-vga" one for virtio-vga); NULL otherwise. */
+    json_object *vga_state;
+    const char *vga_section;
 } GmPciDev;
 
 void gm_pci_dev_free(GmPciDev *d);
@@ -128,6 +143,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(GmPciDev, gm_pci_dev_free)
 /* The device whose qdev path is `path`, from the section that holds its
  * PCI configuration; NULL (err unset) when no section does. */
 GmPciDev *gm_pci_find(GmCtx *c, const char *path, GError **err);
+/* The same through a cache path -> GmPciDev* (owned, NULL remembered). */
+GmPciDev *gm_pci_cached(GmCtx *c, GHashTable *devs, const char *path,
+                        GError **err);
+/* "0000:00:02.0" -> its bus "0000:00", slot 2, function 0. */
+gboolean gm_pci_split_path(const char *path, char **bus, guint *slot,
+                           guint *fn);
 
 /* The PCI devices of one root bus (bus = "0000:00", "pci.0", "pci") and
  * the memory space their BARs decode into. */
@@ -148,6 +169,13 @@ typedef struct {
  * of unknown kinds go to `missing`.  Returns FALSE only on I/O errors. */
 gboolean gm_pci_place(GmCtx *c, const GmPciBus *buses, guint nbuses,
                       GError **err);
+
+/* The buses below roots: the roots, then the secondary bus of every PCI
+ * bridge (a type 1 header) below a bus already in the list, its windows
+ * added to its parent's space as hw/pci/pci_bridge.c
+ * pci_bridge_region_init does.  A GmPciBus array. */
+GArray *gm_pci_bridges(GmCtx *c, const GmPciBus *roots, guint nroots,
+                       GHashTable *devs, GError **err);
 
 /* "0000:00:02.0/vga.vram" -> "0000:00:02.0" when the part before the last
  * '/' is a PCI path (ends in ":SS.F"); NULL otherwise. */

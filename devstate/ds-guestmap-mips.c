@@ -13,39 +13,6 @@
 
 gboolean gm_machine_fuloong2e(GmCtx *c, GError **err);
 
-static json_object *
-rule(const char *name, const char *source)
-{
-    json_object *o = json_object_new_object();
-
-    json_object_object_add(o, "rule", json_object_new_string(name));
-    json_object_object_add(o, "source", json_object_new_string(source));
-    return o;
-}
-
-static void
-board_block(GmCtx *c, GmSpace *sys, const char *name, guint64 addr,
-            guint64 size, gboolean rom)
-{
-    MrRamBlock *b = mr_file_find_block(c->f, name);
-
-    if (b == NULL) {
-        gm_missing(c, NULL, name, "the snapshot has no ram block \"%s\"", name);
-        return;
-    }
-    if (b->used_length != size) {
-        gm_missing(c, b, name, "ram block \"%s\" has 0x%" G_GINT64_MODIFIER
-                   "x bytes, the board's is 0x%" G_GINT64_MODIFIER "x", name,
-                   b->used_length, size);
-        return;
-    }
-    if (!gm_block_usable(c, b, name))
-        return;
-    gm_add_ram(sys, addr, size, 0, b, 0, rom,
-               rule(name, "hw/mips/fuloong2e.c mips_fuloong2e_init"));
-    gm_note_block(c, b, TRUE, "at 0x%" G_GINT64_MODIFIER "x", addr);
-}
-
 gboolean
 gm_machine_fuloong2e(GmCtx *c, GError **err)
 {
@@ -57,17 +24,19 @@ gm_machine_fuloong2e(GmCtx *c, GError **err)
     json_object_object_add(c->m->machine, "family",
                            json_object_new_string("fuloong2e"));
     /* The RAM comes first (machine init), then the bridge's windows. */
-    board_block(c, sys, "fuloong2e.ram", 0, 256 * MiB, FALSE);
-    board_block(c, sys, "fuloong2e.bios", 0x1fc00000, 512 * 1024, TRUE);
+    gm_board_block(c, sys, "fuloong2e.ram", 0, 256 * MiB, FALSE,
+                   "hw/mips/fuloong2e.c mips_fuloong2e_init");
+    gm_board_block(c, sys, "fuloong2e.bios", 0x1fc00000, 512 * 1024, TRUE,
+                   "hw/mips/fuloong2e.c mips_fuloong2e_init");
     for (guint i = 0; i < 3; i++) {
-        json_object *why = rule("pci.lomem", "hw/pci-host/bonito.c "
+        json_object *why = gm_rule("pci.lomem", "hw/pci-host/bonito.c "
                                 "bonito_host_realize");
         json_object_object_add(why, "window", json_object_new_int(i));
         gm_add_alias(sys, 0x10000000 + i * 64 * MiB, 64 * MiB, 0, pci,
                      i * 64 * MiB, why);
     }
     gm_add_alias(sys, 0x20000000, 0x60000000, 0, pci, 0,
-                 rule("pci.mem.alias", "hw/pci-host/bonito.c bonito_pci_realize"));
+                 gm_rule("pci.mem.alias", "hw/pci-host/bonito.c bonito_pci_realize"));
     ok = gm_pci_place(c, &bus, 1, err);
     if (ok)
         gm_render(sys, c->m);

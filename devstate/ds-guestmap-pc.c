@@ -14,6 +14,7 @@
  * windows at 0xfec00000, 0xfed00000, 0xfee00000). */
 #include "ds-gm-pcmach.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,16 +38,6 @@ version_supported(const char *machine, guint *major, guint *minor)
     return *major == 9 || *major == 10;
 }
 
-json_object *
-gm_pc_rule(const char *name, const char *source)
-{
-    json_object *o = json_object_new_object();
-
-    json_object_object_add(o, "rule", json_object_new_string(name));
-    json_object_object_add(o, "source", json_object_new_string(source));
-    return o;
-}
-
 /* pc.bios / pflash, isa-bios and pc.rom in the PCI space. */
 static void
 add_firmware(Pc *pc, guint major, guint minor)
@@ -61,10 +52,10 @@ add_firmware(Pc *pc, guint major, guint minor)
 
     if (bios && gm_block_usable(c, bios, "pc.bios")) {
         guint64 isa_size = MIN(bios->used_length, 128 * 1024);
-        why = gm_pc_rule("pc.bios", "hw/i386/x86-common.c x86_bios_rom_init");
+        why = gm_rule("pc.bios", "hw/i386/x86-common.c x86_bios_rom_init");
         gm_add_ram(pc->pci, 4 * GiB - bios->used_length, bios->used_length,
                    0, bios, 0, TRUE, why);
-        why = gm_pc_rule("isa-bios", "hw/i386/x86-common.c x86_isa_bios_init");
+        why = gm_rule("isa-bios", "hw/i386/x86-common.c x86_isa_bios_init");
         json_object_object_add(why, "note", json_object_new_string(
             "the last 128 KiB of pc.bios below 1 MiB"));
         gm_add_ram(pc->pci, MiB - isa_size, isa_size, 1, bios,
@@ -100,14 +91,14 @@ add_firmware(Pc *pc, guint major, guint minor)
     }
     if (isa && gm_block_usable(c, isa, "isa-bios")) {
         /* 9.0 with pflash: a RAM copy of the flash's last 128 KiB. */
-        why = gm_pc_rule("isa-bios", "hw/i386/pc_sysfw.c pc_isa_bios_init");
+        why = gm_rule("isa-bios", "hw/i386/pc_sysfw.c pc_isa_bios_init");
         gm_add_ram(pc->pci, MiB - isa->used_length, isa->used_length, 1, isa,
                    0, TRUE, why);
         gm_note_block(c, isa, TRUE, "a copy of the flash's last 128 KiB "
                       "below 1 MiB (machine version %u.%u)", major, minor);
     }
     if (rom && gm_block_usable(c, rom, "pc.rom")) {
-        why = gm_pc_rule("pc.rom", "hw/i386/pc.c pc_memory_init");
+        why = gm_rule("pc.rom", "hw/i386/pc.c pc_memory_init");
         gm_add_ram(pc->pci, 0xc0000, rom->used_length, 1, rom, 0, TRUE, why);
         gm_note_block(c, rom, TRUE, "option ROM area at 0xc0000 in the PCI "
                       "space, seen where the PAM registers select PCI");
@@ -135,7 +126,7 @@ add_pam(Pc *pc)
         gboolean high;
         static const char *const names[4] = { "pam-pci", "pam-rom",
                                               "pam-ram-wo", "pam-ram" };
-        json_object *why = gm_pc_rule(names[mode], "hw/pci-host/pam.c init_pam, "
+        json_object *why = gm_rule(names[mode], "hw/pci-host/pam.c init_pam, "
                                 "pam_update");
 
         gm_pam_region(i, &start, &size, &reg, &high);
@@ -156,7 +147,7 @@ static void
 add_smram_i440fx(Pc *pc)
 {
     guint8 smram = pc->host->config[0x72];
-    json_object *why = gm_pc_rule("smram-region", "hw/pci-host/i440fx.c "
+    json_object *why = gm_rule("smram-region", "hw/pci-host/i440fx.c "
                             "i440fx_update_memory_mappings");
 
     json_object_object_add(why, "smram_register", host_ref(pc, 0x72));
@@ -185,13 +176,13 @@ add_smram_q35(Pc *pc)
         return;
     }
     if (!open || h_smrame) {
-        why = gm_pc_rule("smram-region", "hw/pci-host/q35.c mch_update_smram");
+        why = gm_rule("smram-region", "hw/pci-host/q35.c mch_update_smram");
         json_object_object_add(why, "smram_register", host_ref(pc, 0x9d));
         json_object_object_add(why, "esmramc_register", host_ref(pc, 0x9e));
         gm_add_alias(pc->system, 0xa0000, 0x20000, 1, pc->pci, 0xa0000, why);
     }
     if (open && h_smrame) {
-        why = gm_pc_rule("smram-open-high", "hw/pci-host/q35.c mch_update_smram");
+        why = gm_rule("smram-open-high", "hw/pci-host/q35.c mch_update_smram");
         json_object_object_add(why, "smram_register", host_ref(pc, 0x9d));
         json_object_object_add(why, "esmramc_register", host_ref(pc, 0x9e));
         gm_add_ram(pc->system, 0xfeda0000, 0x20000, 1, pc->ram, 0xa0000,
@@ -276,7 +267,7 @@ add_vapic(Pc *pc, GError **err)
     size += rom_paddr & 0xfff;
     rom_paddr &= ~0xfffull;
     size = (size + 0xfff) & ~0xfffull;
-    why = gm_pc_rule("kvmvapic-rom", "hw/i386/vapic.c vapic_post_load, "
+    why = gm_rule("kvmvapic-rom", "hw/i386/vapic.c vapic_post_load, "
                "vapic_map_rom_writable");
     json_object_object_add(why, "state", gm_ref("kvm-tpr-opt", "state",
                                                 state_off, gm_hex(state)));
@@ -289,6 +280,96 @@ add_vapic(Pc *pc, GError **err)
     gm_add_ram(pc->system, rom_paddr, size, 1000, pc->ram, rom_paddr, FALSE,
                why);
     return TRUE;
+}
+
+/* Hyper-V SynIC pages (hw/hyperv/hyperv.c synic_realize, synic_update;
+ * target/i386/kvm/hyperv.c hyperv_x86_synic_update, run on a restore by
+ * the cpu section's "cpu/msr_hyperv_synic" post_load): the RAM blocks
+ * "synic-N-msg-page" and "synic-N-event-page" of vCPU N overlay guest RAM
+ * at the page its SIMP / SIEFP MSR names when that MSR's enable bit is
+ * set, added after the RAM at its priority (0), so they win. */
+static gboolean
+add_synic(Pc *pc, GError **err)
+{
+    GmCtx *c = pc->c;
+
+    for (guint i = 0; i < c->f->blocks->len; i++) {
+        MrRamBlock *b = g_ptr_array_index(c->f->blocks, i);
+        static const char *const kinds[2] = { "msg-page", "event-page" };
+        static const char *const msrs[2] = { "env.msr_hv_synic_msg_page",
+                                             "env.msr_hv_synic_evt_page" };
+        json_object *cpu, *subs, *sub, *why;
+        guint64 msr, off, page;
+        guint vp, k;
+        char tail[16];
+
+        if (sscanf(b->idstr, "synic-%u-%15s", &vp, tail) != 2)
+            continue;
+        for (k = 0; k < 2 && !g_str_equal(tail, kinds[k]); k++)
+            ;
+        if (k == 2)
+            continue;
+        cpu = gm_section(c, "cpu", vp, NULL, err);
+        if (cpu == NULL && err && *err)
+            return FALSE;
+        if (cpu == NULL || !json_object_object_get_ex(cpu, "subsections", &subs) ||
+            !json_object_object_get_ex(subs, "cpu/msr_hyperv_synic", &sub)) {
+            gm_note_block(c, b, FALSE, "vCPU %u has no SynIC MSRs in the "
+                          "snapshot: the page is not mapped", vp);
+            continue;
+        }
+        if (json_object_is_type(sub, json_type_array))
+            sub = json_object_array_get_idx(sub, 0);
+        if (!gm_field_uint(sub, msrs[k], &msr, &off)) {
+            gm_missing(c, b, b->idstr, "the cpu section of vCPU %u lacks %s",
+                       vp, msrs[k]);
+            continue;
+        }
+        if (!(msr & 1)) {
+            gm_note_block(c, b, FALSE, "vCPU %u's %s (0x%" G_GINT64_MODIFIER
+                          "x) has its enable bit clear", vp, msrs[k], msr);
+            continue;
+        }
+        if (!gm_block_usable(c, b, b->idstr))
+            continue;
+        why = gm_rule("hyperv-synic", "hw/hyperv/hyperv.c synic_update; "
+                      "target/i386/kvm/hyperv.c hyperv_x86_synic_update");
+        json_object_object_add(why, "msr", gm_ref("cpu", msrs[k], off,
+                                                  gm_hex(msr)));
+        json_object_object_add(why, "vcpu", json_object_new_int((gint)vp));
+        page = msr & ~(guint64)0xfff;
+        gm_add_ram(pc->system, page, b->used_length, 0, b, 0, FALSE, why);
+        gm_note_block(c, b, TRUE, "vCPU %u's SynIC %s at 0x%"
+                      G_GINT64_MODIFIER "x", vp, kinds[k], page);
+    }
+    return TRUE;
+}
+
+/* A TPM's memory (hw/tpm/tpm_crb.c tpm_crb_realize; hw/tpm/tpm_ppi.c
+ * tpm_ppi_init): the CRB's command buffer, RAM block "tpm-crb-cmd", right
+ * after its 0x80 bytes of registers at 0xfed40000, 0xf80 bytes; the
+ * physical presence page "tpm-ppi" (CRB or TIS with ppi=on) at 0xfed45000,
+ * 0x400 bytes of RAM device memory, which QEMU's dump leaves out. */
+static void
+add_tpm(Pc *pc)
+{
+    GmCtx *c = pc->c;
+    MrRamBlock *cmd = mr_file_find_block(c->f, "tpm-crb-cmd");
+    MrRamBlock *ppi = mr_file_find_block(c->f, "tpm-ppi");
+
+    if (cmd && cmd->used_length >= 0xf80 && gm_block_usable(c, cmd, cmd->idstr)) {
+        gm_add_ram(pc->system, 0xfed40080, 0xf80, 0, cmd, 0, FALSE,
+                   gm_rule("tpm-crb-cmd", "hw/tpm/tpm_crb.c tpm_crb_realize"));
+        gm_note_block(c, cmd, TRUE, "the TPM CRB command buffer at 0xfed40080");
+    }
+    if (ppi && ppi->used_length >= 0x400) {
+        gm_add_rom_device(pc->system, 0xfed45000, 0x400, 0, "tpm-ppi",
+                          "the TPM physical presence page is RAM device "
+                          "memory (hw/tpm/tpm_ppi.c), not RAM: QEMU's "
+                          "dump-guest-memory leaves it out");
+        gm_note_block(c, ppi, FALSE, "the TPM physical presence page at "
+                      "0xfed45000: RAM device memory (see missing)");
+    }
 }
 
 gboolean
@@ -347,7 +428,7 @@ gm_machine_pc(GmCtx *c, GError **err)
         add_firmware(&pc, major, minor);
     }
     gm_add_alias(pc.system, 0, G_MAXUINT64, -1, pc.pci, 0,
-                 gm_pc_rule("pci", "hw/i386/pc.c pc_pci_as_mapping_init"));
+                 gm_rule("pci", "hw/i386/pc.c pc_pci_as_mapping_init"));
     if (pc.q35) {
         add_mmcfg(&pc);
         add_pam(&pc);
@@ -365,8 +446,9 @@ gm_machine_pc(GmCtx *c, GError **err)
     if (ds_find_section(c->f, "hpet", -1))
         gm_add_io(pc.system, 0xfed00000, 0x400, 0, "hpet");
     gm_add_io(pc.system, 0xfee00000, 0x100000, 4096, "apic-msi");
-    if (!add_vapic(&pc, err))
+    if (!add_vapic(&pc, err) || !add_synic(&pc, err))
         goto out;
+    add_tpm(&pc);
 
     bus = (GmPciBus){ .bus = "0000:00", .space = pc.pci };
     if (!gm_pci_place(c, &bus, 1, err))

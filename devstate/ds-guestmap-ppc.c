@@ -24,43 +24,6 @@
 gboolean gm_machine_40p(GmCtx *c, GError **err);
 gboolean gm_machine_pegasos2(GmCtx *c, GError **err);
 
-static json_object *
-rule(const char *name, const char *source)
-{
-    json_object *o = json_object_new_object();
-
-    json_object_object_add(o, "rule", json_object_new_string(name));
-    json_object_object_add(o, "source", json_object_new_string(source));
-    return o;
-}
-
-/* A board RAM or ROM block at a fixed address. */
-static void
-fixed(GmCtx *c, GmSpace *sys, const char *name, guint64 addr, guint64 size,
-      gboolean rom, const char *source)
-{
-    MrRamBlock *b = mr_file_find_block(c->f, name);
-    json_object *why;
-
-    if (b == NULL) {
-        gm_missing(c, NULL, name, "the snapshot has no ram block \"%s\"", name);
-        return;
-    }
-    if (!gm_block_usable(c, b, name))
-        return;
-    if (size == 0)
-        size = b->used_length;
-    if (b->used_length != size) {
-        gm_missing(c, b, name, "ram block \"%s\" has 0x%" G_GINT64_MODIFIER
-                   "x bytes, the board's is 0x%" G_GINT64_MODIFIER "x", name,
-                   b->used_length, size);
-        return;
-    }
-    why = rule(name, source);
-    gm_add_ram(sys, addr, size, 0, b, 0, rom, why);
-    gm_note_block(c, b, TRUE, "at 0x%" G_GINT64_MODIFIER "x", addr);
-}
-
 static void
 simms(GmCtx *c, GmSpace *sys)
 {
@@ -75,7 +38,7 @@ simms(GmCtx *c, GmSpace *sys)
         b = mr_file_find_block(c->f, name);
         if (b == NULL || !gm_block_usable(c, b, name))
             continue;
-        why = rule("rs6000-mc auto-configure", "hw/ppc/rs6000_mc.c "
+        why = gm_rule("rs6000-mc auto-configure", "hw/ppc/rs6000_mc.c "
                    "rs6000mc_realize");
         json_object_object_add(why, "socket", json_object_new_int(socket));
         json_object_object_add(why, "note", json_object_new_string(
@@ -102,8 +65,8 @@ gm_machine_40p(GmCtx *c, GError **err)
     /* raven_pcihost_realizefn adds the PCI windows before rs6000-mc's
      * SIMMs exist; none of them overlap. */
     gm_add_alias(sys, 0xc0000000, 0x3f000000, 0, pci, 0,
-                 rule("pci-memory", "hw/pci-host/raven.c raven_pcihost_initfn"));
-    fixed(c, sys, "bios", 0xfff00000, 1 * MiB, TRUE,
+                 gm_rule("pci-memory", "hw/pci-host/raven.c raven_pcihost_initfn"));
+    gm_board_block(c, sys, "bios", 0xfff00000, 1 * MiB, TRUE,
           "hw/pci-host/raven.c raven_realize");
     simms(c, sys);
     ok = gm_pci_place(c, &bus, 1, err);
@@ -134,12 +97,12 @@ gm_machine_pegasos2(GmCtx *c, GError **err)
     json_object_object_add(c->m->machine, "family",
                            json_object_new_string("pegasos2"));
     if (ram)
-        fixed(c, sys, "pegasos2.ram", 0, 0, FALSE,
+        gm_board_block(c, sys, "pegasos2.ram", 0, 0, FALSE,
               "hw/ppc/pegasos2.c pegasos2_init");
     else
         gm_missing(c, NULL, "the RAM", "no block \"pegasos2.ram\" (a memory "
                    "backend in its place is not recognised)");
-    fixed(c, sys, "pegasos2.rom", 0xfff00000, 0x80000, TRUE,
+    gm_board_block(c, sys, "pegasos2.rom", 0xfff00000, 0x80000, TRUE,
           "hw/ppc/pegasos2.c pegasos2_init");
     ok = gm_pci_place(c, buses, 2, err);
     if (ok)

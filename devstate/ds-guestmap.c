@@ -130,6 +130,16 @@ gm_hex(guint64 v)
 }
 
 json_object *
+gm_rule(const char *name, const char *source)
+{
+    json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "rule", json_object_new_string(name));
+    json_object_object_add(o, "source", json_object_new_string(source));
+    return o;
+}
+
+json_object *
 gm_ref(const char *section, const char *field, guint64 offset,
        json_object *value)
 {
@@ -187,6 +197,28 @@ gm_block_usable(GmCtx *c, MrRamBlock *b, const char *what)
                "(x-ignore-shared: its bytes stay in the shared memory "
                "backend)", b->idstr);
     return FALSE;
+}
+
+void
+gm_board_block(GmCtx *c, GmSpace *space, const char *name, guint64 addr,
+               guint64 size, gboolean rom, const char *source)
+{
+    MrRamBlock *b = mr_file_find_block(c->f, name);
+
+    if (b == NULL) {
+        gm_missing(c, NULL, name, "the snapshot has no ram block \"%s\"", name);
+        return;
+    }
+    if (size != 0 && b->used_length != size) {
+        gm_missing(c, b, name, "ram block \"%s\" has 0x%" G_GINT64_MODIFIER
+                   "x bytes, the board's is 0x%" G_GINT64_MODIFIER "x", name,
+                   b->used_length, size);
+        return;
+    }
+    if (!gm_block_usable(c, b, name))
+        return;
+    gm_add_ram(space, addr, b->used_length, 0, b, 0, rom, gm_rule(name, source));
+    gm_note_block(c, b, TRUE, "at 0x%" G_GINT64_MODIFIER "x", addr);
 }
 
 /* Blocks that are never in the guest-physical address space: fw_cfg files
@@ -275,13 +307,16 @@ ds_guest_map_new(MrFile *f, GError **err)
     m->machine = json_object_new_object();
     json_object_object_add(m->machine, "machine",
                            f->machine ? json_object_new_string(f->machine) : NULL);
-    json_object_object_add(m->machine, "ram_size",
+    /* All RAM blocks together (the stream's MEM_SIZE): firmware and device
+     * memory included; the machine's RAM is the machine file's to say. */
+    json_object_object_add(m->machine, "ram_blocks_total",
                            json_object_new_uint64(f->ram_total));
 
     c.m = m;
     c.blocks = json_object_new_object();
     c.sections = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                        put_json);
+    c.spaces = g_ptr_array_new_with_free_func((GDestroyNotify)gm_space_free);
     if (mach == NULL) {
         gm_missing(&c, NULL, "the whole guest-physical map",
                    "machine type \"%s\" is not one whose memory map is known "
@@ -298,6 +333,7 @@ ds_guest_map_new(MrFile *f, GError **err)
     }
     json_object_put(c.blocks);
     g_hash_table_unref(c.sections);
+    g_ptr_array_unref(c.spaces);
     return ok ? g_steal_pointer(&m) : NULL;
 }
 

@@ -46,7 +46,9 @@ typedef struct {
      * "dumped": false for memory QEMU's dump leaves out too (pflash). */
     json_object *missing;
     /* The machine facts the map came from, for memmap.json and vmcore:
-     * {"machine": ..., "ram_size": ..., rule parameters...}. */
+     * {"machine": ..., "family": ..., "ram_blocks_total": ..., rule
+     * parameters (pc: "ram_block", "machine_ram_size", "split"), "blocks":
+     * {block: {"mapped", "note"}}}. */
     json_object *machine;
 } DsGuestMap;
 

@@ -126,9 +126,15 @@ print_devices(MrFile *f, const char *only)
 static char *
 rule_text(json_object *why)
 {
-    json_object *r, *through;
+    json_object *r, *through, *dev, *bar;
     GString *s = g_string_new(json_object_object_get_ex(why, "rule", &r)
                               ? json_object_get_string(r) : "?");
+
+    if (json_object_object_get_ex(why, "device", &dev)) {
+        g_string_append_printf(s, " %s", json_object_get_string(dev));
+        if (json_object_object_get_ex(why, "bar", &bar))
+            g_string_append_printf(s, " BAR %s", json_object_get_string(bar));
+    }
 
     if (json_object_object_get_ex(why, "through", &through)) {
         for (size_t i = json_object_array_length(through); i-- > 0;) {
