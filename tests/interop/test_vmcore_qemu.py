@@ -505,6 +505,40 @@ def check_mount(c, case, path, theirs, written, workdir, info):
                  "blocks)" % (os.stat(copy).st_blocks,
                               os.stat(written).st_blocks))
         check_readers(c, case, core, theirs, "mount")
+    if case.name == "pc-stopped":
+        check_rw_mount(m, case, path, workdir)
+
+
+def check_rw_mount(m, case, path, workdir):
+    """On a read-write mount of a copy, guest/vmcore shows what a write
+    through guest/physmem changed, also after it was read (and could have
+    been cached) before the write."""
+    copy = os.path.join(workdir, "rw.mig")
+    if run(["cp", "--sparse=always", path, copy]).returncode != 0:
+        m.fail("copy of the snapshot")
+        return
+    new = b"written through guest/physmem, seen in guest/vmcore"
+    with mountlib.mounted(copy, ["-o", "rw"]) as mnt:
+        core = os.path.join(mnt, "guest", "vmcore")
+        e = elfcore.ElfCore(core)
+        try:
+            seg = next(p for p in e.loads
+                       if p.paddr <= case.marker_gpa < p.paddr + p.memsz)
+            at = seg.offset + case.marker_gpa - seg.paddr
+            before = e.read_segment(seg, case.marker_gpa - seg.paddr, len(new))
+        finally:
+            e.close()
+        fd = os.open(os.path.join(mnt, "guest", "physmem"), os.O_WRONLY)
+        try:
+            os.pwrite(fd, new, case.marker_gpa)
+        finally:
+            os.close(fd)
+        with open(core, "rb") as f:
+            f.seek(at)
+            after = f.read(len(new))
+        m.ok(before.startswith(MARKER[:16]) and after == new,
+             "a write through guest/physmem shows in guest/vmcore at once "
+             "(read-write mount)", "before %r, after %r" % (before, after))
 
 
 class Tools:
