@@ -311,6 +311,12 @@ def check_write(checks, case, snap, ranges, workdir, rng):
     offset = r["block_offset"] + (gpa - r["gpa"])
     with mountlib.mounted(copy, ["-o", "rw"]) as mnt:
         physmem = os.path.join(mnt, "guest", "physmem")
+        block = os.path.join(mnt, "ram", *mount_checks.block_components(
+            r["block"]))
+        # The block file's pages now sit in the kernel's cache.
+        with open(block, "rb") as f:
+            f.seek(offset)
+            cached = f.read(len(data))
         fd = os.open(physmem, os.O_WRONLY)
         try:
             before = hashlib.sha256(open(copy, "rb").read()).hexdigest() \
@@ -333,6 +339,24 @@ def check_write(checks, case, snap, ranges, workdir, rng):
         with open(physmem, "rb") as f:
             f.seek(gpa)
             checks.ok(f.read(len(data)) == data, "guest/physmem reads it back")
+        with open(block, "rb") as f:
+            f.seek(offset)
+            now = f.read(len(data))
+        checks.ok(now == data and cached != data, "ram/%s, read before, "
+                  "shows the write at 0x%x (its cached pages were dropped)" % (
+                      r["block"], offset))
+        # And the other way: a write to the block file shows in physmem.
+        other = bytes(b ^ 0xff for b in data)
+        with open(block, "r+b") as f:
+            f.seek(offset)
+            f.write(other)
+        with open(physmem, "rb") as f:
+            f.seek(gpa)
+            checks.ok(f.read(len(other)) == other, "a write to ram/%s shows "
+                      "in guest/physmem at once" % r["block"])
+        with open(physmem, "r+b", buffering=0) as f:
+            f.seek(gpa)
+            f.write(data)
     ref = qh.read_ram_layout(copy)
     rb = next(b for b in ref.blocks if b.name == r["block"])
     checks.ok(rb.read(copy, offset, len(data)) == data,
