@@ -84,11 +84,14 @@ map_complete(const DsGuestMap *m)
     return TRUE;
 }
 
+/* Every error of ds_vmcore_new starts "guest/vmcore: ", then the file. */
+#define PREFIX "guest/vmcore: "
+
 static gboolean
 refuse(MrFile *f, GError **err, const char *what)
 {
-    mr_set_error(err, MR_ERROR_UNSUPPORTED, f->path, MR_NO_OFFSET,
-                 "guest/vmcore: %s", what);
+    mr_set_error(err, MR_ERROR_UNSUPPORTED, f->path, MR_NO_OFFSET, "%s", what);
+    g_prefix_error(err, PREFIX);
     return FALSE;
 }
 
@@ -270,14 +273,14 @@ ds_vmcore_new(MrFile *f, const DsGuestMap *m, GError **err)
     }
     cpus = ds_cpus_read(f, err);
     if (cpus == NULL) {
-        g_prefix_error(err, "guest/vmcore: ");
+        g_prefix_error(err, PREFIX);
         return NULL;
     }
     const Load *top = &g_array_index(loads, Load, loads->len - 1);
     l.k = ds_elf_kind((DsCpu *)cpus->data, cpus->len, top->paddr + top->length);
     notes = all_notes(f, m, &l.k, cpus, err);
     if (notes == NULL) {
-        g_prefix_error(err, "guest/vmcore: ");
+        g_prefix_error(err, PREFIX);
         return NULL;
     }
 
@@ -306,11 +309,26 @@ ds_vmcore_new(MrFile *f, const DsGuestMap *m, GError **err)
         const Load *d = &g_array_index(loads, Load, i);
         if (!mr_vfile_add_block(v, d->file_offset, d->block, d->block_offset,
                                 d->length, err)) {
-            g_prefix_error(err, "guest/vmcore: ");
+            g_prefix_error(err, PREFIX);
             return NULL;
         }
     }
     if (!mr_vfile_set_size(v, end, err))
         return NULL;
     return g_steal_pointer(&v);
+}
+
+MrVfile *
+ds_vmcore_offer(MrFile *f, const DsGuestMap *m, json_object **status)
+{
+    g_autoptr(GError) err = NULL;
+    MrVfile *v = ds_vmcore_new(f, m, &err);
+
+    *status = json_object_new_object();
+    json_object_object_add(*status, "offered", json_object_new_boolean(v != NULL));
+    if (v == NULL)
+        json_object_object_add(*status, "why", json_object_new_string(
+            g_str_has_prefix(err->message, PREFIX)
+                ? err->message + strlen(PREFIX) : err->message));
+    return v;
 }

@@ -24,6 +24,11 @@
 
 MrVfile *ds_vmcore_new(MrFile *f, const DsGuestMap *m, GError **err);
 
+/* ds_vmcore_new(), and *status for the "vmcore" member of memmap.json and
+ * mramfs-info --map --json: {"offered": true}, or {"offered": false,
+ * "why": the reason} with NULL returned. */
+MrVfile *ds_vmcore_offer(MrFile *f, const DsGuestMap *m, json_object **status);
+
 /* The note QEMU appends after the CPU notes when the machine has a
  * vmcoreinfo device that the guest filled in (dump_init): the guest's ELF
  * note, read from guest-physical memory through m.  *note is NULL when

@@ -7,7 +7,7 @@
  *                read-write mount over RAM ranges, ENXIO elsewhere;
  *   vmcore       the ELF core QEMU's dump-guest-memory would write
  *                (docs/VMCORE.md), read-only; absent when it cannot be
- *                made exactly, with the reason in memmap.json's "missing".
+ *                made exactly, with the reason in memmap.json's "vmcore".
  *
  * The map is built once at mount (ds_guest_map_new); what it cannot
  * decide is in memmap.json's "missing", never guessed.  Another file of
@@ -47,6 +47,7 @@ build_guest(MfsTreeBuilder *tb, MrFile *f, GError **err)
     g_autoptr(GError) e = NULL;
     g_autoptr(DsGuestMap) m = ds_guest_map_new(f, &e);
     MrVfile *physmem, *vmcore;
+    json_object *status, *doc;
 
     if (m == NULL)
         return add_error(tb, e);
@@ -55,15 +56,11 @@ build_guest(MfsTreeBuilder *tb, MrFile *f, GError **err)
         return add_error(tb, e);
     /* Cheap (headers and notes in memory, no page read): made at mount so
      * that the file exists exactly when it can be QEMU's core. */
-    vmcore = ds_vmcore_new(f, m, &e);
-    if (vmcore == NULL) {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "what", json_object_new_string("guest/vmcore"));
-        json_object_object_add(o, "why", json_object_new_string(e->message));
-        json_object_array_add(m->missing, o);
-    }
+    vmcore = ds_vmcore_offer(f, m, &status);
+    doc = ds_guest_map_json(m);
+    json_object_object_add(doc, "vmcore", status);
     add_file(tb, "memmap.json", &mfs_text_ops,
-             mfs_text_new(mfs_json_bytes(ds_guest_map_json(m)), NULL));
+             mfs_text_new(mfs_json_bytes(doc), NULL));
     add_file(tb, "physmem", &mfs_vfile_ram_ops, physmem);
     if (vmcore)
         add_file(tb, "vmcore", &mfs_vfile_ro_uncached_ops, vmcore);

@@ -25,7 +25,8 @@ read from QEMU's `info mtree -f` of the saving VM ("mtree map"), which tells
 a map problem from a core problem. With --mount, also from a read-only mount
 ("mount"): `cp --sparse=always guest/vmcore` is compared as above and must
 stay sparse, readelf and gdb read guest/vmcore in the mount itself, and a
-case without a core has no guest/vmcore and says why in guest/memmap.json.
+case without a core has no guest/vmcore and guest/memmap.json's "vmcore"
+says why.
 
     test_vmcore_qemu.py --info BUILD/tools/mramfs-info \\
         --vmcore-write BUILD/tests/vmcore-write \\
@@ -479,12 +480,14 @@ def check_mount(c, case, path, theirs, written, workdir, info):
             m.ok(not os.path.exists(core), "no guest/vmcore")
             with open(os.path.join(mnt, "guest", "memmap.json")) as f:
                 doc = json.load(f)
-            why = [e for e in doc.get("missing", [])
-                   if "vmcore" in e.get("what", "")]
-            m.ok(len(why) == 1 and case.refused in why[0].get("why", ""),
+            st = doc.get("vmcore", {})
+            m.ok(st.get("offered") is False and case.refused in st.get("why", ""),
                  "guest/memmap.json says why there is no core (%s)"
-                 % case.refused, json.dumps(doc.get("missing"))[:600])
+                 % case.refused, json.dumps(st)[:600])
             return
+        with open(os.path.join(mnt, "guest", "memmap.json")) as f:
+            m.equal(json.load(f).get("vmcore"), {"offered": True},
+                    "guest/memmap.json says the core is offered")
         if not m.ok(os.path.isfile(core), "guest/vmcore exists"):
             return
         st = os.stat(core)
