@@ -94,15 +94,15 @@ def expected_extents(ranges, ref):
     return ext, stored
 
 
-WHOLE = 256 << 20  # ranges up to this size are compared whole
+WHOLE = 32 << 20  # ranges up to this size are compared whole
 MiB = 1 << 20
 
 
 def compared_spans(r, extents, rng):
     """[(gpa, length)] of range r to compare with pmemsave: all of it when
-    it is small; in a larger one (GiBs of a sparse guest) every present
-    page with a page on either side, the first and last MiB and four
-    random MiBs of it, so the test stays in seconds."""
+    it is small; in a larger one (RAM) every present page with a page on
+    either side, the first and last MiB and four random MiBs of it, so the
+    test stays in seconds."""
     gpa, end = r["gpa"], r["gpa"] + r["length"]
     if r["length"] <= WHOLE:
         return [(gpa, r["length"])]
