@@ -108,6 +108,15 @@ const MfsFileOps mfs_vfile_ops = {
     .free = vfile_free,
 };
 
+const MfsFileOps mfs_vfile_ro_uncached_ops = {
+    .flags = MFS_FILE_UNCACHED,
+    .size = vfile_size,
+    .stored = vfile_stored,
+    .read = vfile_read,
+    .seek = vfile_seek,
+    .free = vfile_free,
+};
+
 const MfsFileOps mfs_vfile_ram_ops = {
     .flags = MFS_FILE_UNCACHED,
     .size = vfile_size,

@@ -9,6 +9,9 @@
 
 /* Read-only: size, stored bytes, reads, SEEK_DATA/SEEK_HOLE. */
 extern const MfsFileOps mfs_vfile_ops;
+/* Read-only too, but uncached on a read-write mount: its RAM block pieces
+ * change with writes to the block files and to physmem (guest/vmcore). */
+extern const MfsFileOps mfs_vfile_ro_uncached_ops;
 /* The same, writable in place over RAM block pieces (mr_vfile_write); a
  * write that touches anything else fails with ENXIO and writes nothing.
  * Uncached on a read-write mount: its bytes are also the block files'. */

@@ -5,6 +5,7 @@
 #include "cli-common.h"
 #include "ds-decode.h"
 #include "ds-guestmap.h"
+#include "ds-vmcore.h"
 #include "mr-error.h"
 #include "mr-file.h"
 #include "mr-summary.h"
@@ -151,14 +152,17 @@ print_map(MrFile *f, gboolean json)
 {
     g_autoptr(GError) err = NULL;
     g_autoptr(DsGuestMap) m = ds_guest_map_new(f, &err);
-    json_object *o, *blocks;
+    json_object *vmcore = NULL, *o, *blocks, *why;
 
     if (m == NULL) {
         fprintf(stderr, "mramfs-info: %s\n", err->message);
         return MRAMFS_EXIT_INVALID;
     }
+    /* Whether guest/vmcore is there, as the mount decides it. */
+    mr_vfile_free(ds_vmcore_offer(f, m, &vmcore));
     if (json) {
         o = ds_guest_map_json(m);
+        json_object_object_add(o, "vmcore", vmcore);
         puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
                                                    JSON_C_TO_STRING_SPACED));
         json_object_put(o);
@@ -188,6 +192,11 @@ print_map(MrFile *f, gboolean json)
         json_object_object_get_ex(e, "why", &y);
         printf("  %s: %s\n", json_object_get_string(w), json_object_get_string(y));
     }
+    if (json_object_object_get_ex(vmcore, "why", &why))
+        printf("\nguest/vmcore: none: %s\n", json_object_get_string(why));
+    else
+        printf("\nguest/vmcore: the ELF core of QEMU's dump-guest-memory\n");
+    json_object_put(vmcore);
     if (json_object_object_get_ex(m->machine, "blocks", &blocks)) {
         gboolean header = FALSE;
         json_object_object_foreach(blocks, name, note) {

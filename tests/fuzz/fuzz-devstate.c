@@ -13,7 +13,10 @@
  * ds_via_json() and the guest-physical map (ds_guest_map_new, _json,
  * ds_guest_physmem), and every JSON made must print as valid JSON.  The
  * object form may add "blocks": [{"name": N, "size": S}] (RAM blocks with
- * their first page present, S at most 64 GiB) for the map to place.
+ * their first page present, S at most 64 GiB) for the map to place.  The
+ * "cpu" sections are read as guest/vmcore reads them (ds_cpus_read) and
+ * turned into dump notes, a vmcoreinfo section's note is looked for, and
+ * the core is built over a map of the file's blocks laid end to end.
  *
  * The whole input, and its JSON part alone, are also given to
  * ds_pc87312_parse() as a document written to superio/pc87312.json; a node
@@ -22,9 +25,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ds-cpustate.h"
 #include "ds-decode.h"
 #include "ds-guestmap.h"
 #include "ds-superio.h"
+#include "ds-vmcore.h"
 #include "fuzz.h"
 #include "mr-error.h"
 #include "mr-file.h"
@@ -134,6 +139,49 @@ add_device(MrWriter *w, json_object *entry, gboolean last,
     *left -= n;
 }
 
+/* guest/vmcore's CPU notes and guest note: no crash, an error or notes. */
+static void
+vmcore_notes(MrFile *f)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GArray) cpus = ds_cpus_read(f, &err);
+    g_autoptr(GBytes) guest = NULL;
+    DsGuestMap m = { .ranges = g_array_new(FALSE, TRUE, sizeof(DsGuestRange)) };
+    guint64 gpa = 0;
+
+    if (cpus == NULL) {
+        FUZZ_CHECK(err != NULL && err->message[0], "cpus_read failed without an error");
+        g_array_unref(m.ranges);
+        return;
+    }
+    FUZZ_CHECK(cpus->len > 0, "cpus_read gave no CPU");
+    for (guint i = 0; i < f->blocks->len; i++) {
+        MrRamBlock *b = g_ptr_array_index(f->blocks, i);
+        DsGuestRange r = { .gpa = gpa, .length = b->used_length, .block = b };
+        if (b->stored && b->used_length) {
+            g_array_append_val(m.ranges, r);
+            gpa += b->used_length;
+        }
+    }
+    DsElfKind k = ds_elf_kind((DsCpu *)cpus->data, cpus->len, gpa);
+    GByteArray *notes = ds_elf_cpu_notes(&k, (DsCpu *)cpus->data, cpus->len);
+    FUZZ_CHECK(notes->len > 0 && notes->len % 4 == 0, "notes of %u bytes",
+               notes->len);
+    g_byte_array_unref(notes);
+    if (ds_vmcore_guest_note(f, &m, &k, &guest, &err))
+        FUZZ_CHECK(err == NULL, "guest note with an error set");
+    else
+        FUZZ_CHECK(err != NULL && guest == NULL, "guest note failed oddly");
+    g_clear_error(&err);
+    MrVfile *v = ds_vmcore_new(f, &m, &err);
+    FUZZ_CHECK((v != NULL) == (err == NULL), "vmcore: a core and an error");
+    if (v != NULL)
+        FUZZ_CHECK(mr_vfile_size(v) >= 52, "vmcore of %" G_GUINT64_FORMAT
+                   " bytes", mr_vfile_size(v));
+    mr_vfile_free(v);
+    g_array_unref(m.ranges);
+}
+
 /* The map never overlaps itself, stays inside its blocks, and physmem
  * builds from it. */
 static void
@@ -204,6 +252,7 @@ decode_all(MrFile *f)
         FUZZ_CHECK(node_name != NULL, "via node without a name");
     fuzz_check_json(via, "via node");
     check_guest_map(f);
+    vmcore_notes(f);
 }
 
 int

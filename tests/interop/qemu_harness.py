@@ -11,6 +11,7 @@ Python 3 standard library only. What it offers:
 * QEMU.dump_headers(): the ELF and program headers of dump-guest-memory
   (paging off), read from a FIFO so that the dump itself costs nothing;
   QEMU.pmemsave_chunks(): pmemsave streamed through a FIFO (no disk).
+* QEMU.dump_guest_memory(): QEMU's ELF core streamed through a pipe.
 * parse_info_ramblock(), parse_mtree_flat(), MemoryMap: what `info ramblock`
   and `info mtree -f` print, and guest-physical address -> (block, offset).
 * read_ram_layout(): a small reference reader for the RAM section of a
@@ -165,8 +166,9 @@ class QMPClient:
                 raise HarnessError("QMP connection closed by QEMU")
             self._buf += chunk
 
-    def execute(self, command, arguments=None, timeout=None):
-        """Run a QMP command and return its "return" value."""
+    def execute(self, command, arguments=None, timeout=None, fds=()):
+        """Run a QMP command and return its "return" value. fds are passed
+        with the command (SCM_RIGHTS), as `getfd` wants."""
         if self._sock is None:
             raise HarnessError("QMP connection is closed")
         deadline = _deadline(self.timeout if timeout is None else timeout)
@@ -177,7 +179,13 @@ class QMPClient:
             req["arguments"] = arguments
         self._sock.settimeout(max(_remaining(deadline), 0.1))
         try:
-            self._sock.sendall(json.dumps(req).encode() + b"\n")
+            data = json.dumps(req).encode() + b"\n"
+            if fds:
+                sent = socket.send_fds(self._sock, [data], list(fds))
+                if sent < len(data):
+                    self._sock.sendall(data[sent:])
+            else:
+                self._sock.sendall(data)
         except OSError as e:
             raise HarnessError("QMP %s: cannot send: %s" % (command, e))
         while True:
@@ -336,10 +344,14 @@ class QEMU:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.socket_path)
         log = open(self.log_path, "wb")
+        # meson test sets MALLOC_PERTURB_, which makes glibc fill every
+        # allocation: QEMU's dump-guest-memory of a few GiB then takes a
+        # minute instead of seconds. QEMU is the oracle, not under test.
+        env = {k: v for k, v in os.environ.items() if k != "MALLOC_PERTURB_"}
         try:
             self.proc = subprocess.Popen(
                 self.argv, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, preexec_fn=_pdeathsig)
+                stderr=subprocess.STDOUT, preexec_fn=_pdeathsig, env=env)
         except OSError as e:
             self.kill()
             raise HarnessError("cannot start %s: %s" % (self.binary, e))
@@ -577,6 +589,55 @@ class QEMU:
             out += self.pmemsave(gpa, n)
             pos += n
         return bytes(out)
+
+    def dump_guest_memory(self, consumer, timeout=MIGRATION_TIMEOUT,
+                          chunk=1 << 20):
+        """dump-guest-memory (paging off, ELF) into a pipe: consumer(data)
+        gets the core in order, in chunks (a buffer reused after it
+        returns); nothing is written to disk. Raises unless QEMU reports
+        the dump completed."""
+        rfd, wfd = os.pipe()
+        try:
+            try:
+                self.qmp.execute("getfd", {"fdname": "mrdump"}, fds=[wfd])
+            finally:
+                os.close(wfd)
+            self.cmd("dump-guest-memory", {"paging": False, "detach": True,
+                                           "protocol": "fd:mrdump"})
+            deadline = _deadline(timeout)
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(rfd, 1031, chunk)  # F_SETPIPE_SZ
+            # One buffer, filled whole before each call: allocating per read
+            # costs a memset of each under meson's MALLOC_PERTURB_.
+            buf = bytearray(chunk)
+            view = memoryview(buf)
+            with os.fdopen(rfd, "rb", buffering=0) as r:
+                rfd = -1
+                eof = False
+                while not eof:
+                    n = 0
+                    while n < chunk:
+                        got = r.readinto(view[n:])
+                        if not got:
+                            eof = True
+                            break
+                        n += got
+                    if n:
+                        consumer(buf if n == chunk else bytes(view[:n]))
+                    if _remaining(deadline) <= 0:
+                        raise HarnessError("dump-guest-memory still writing "
+                                           "after %.0f s" % timeout)
+        finally:
+            if rfd >= 0:
+                os.close(rfd)
+        while True:
+            st = self.cmd("query-dump")
+            if st["status"] == "completed":
+                return st
+            if st["status"] == "failed" or _remaining(deadline) <= 0:
+                raise HarnessError("dump-guest-memory: %s\n  QEMU output:\n%s"
+                                   % (st, self.log_tail()))
+            time.sleep(POLL_INTERVAL)
 
     def query_migrate(self):
         return self.cmd("query-migrate")
