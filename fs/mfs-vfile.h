@@ -1,31 +1,20 @@
-/* Files made of pieces of the snapshot (format/mr-vfile.h) in the mount:
- * the adapter mfs-view.h describes, shared by every view whose file is an
- * MrVfile (restore/lazy.mig; guest memory and core files are the same).
- *
- * The node's data is the MrVfile, freed with the tree.  Reads, holes
- * (SEEK_DATA/SEEK_HOLE) and st_blocks are the MrVfile's; writes reach only
- * its RAM block pieces (mr_vfile_write).  A view composes its MfsFileOps
- * from these pieces, as text files do from mfs-text.h's: with or without
- * write, with MFS_FILE_UNCACHED when its bytes are also reachable through
- * another file of a read-write mount.
- */
+/* Serving a virtual file (format/mr-vfile.h) as a file of the mount: the
+ * node's data is the MrVfile, which the ops free.  guest/physmem uses it,
+ * and so can any view whose file is pieces of the snapshot (a core file, a
+ * migration stream). */
 #ifndef MFS_VFILE_H
 #define MFS_VFILE_H
 
 #include "mfs-view.h"
 
-guint64 mfs_vfile_size(MfsFs *fs, const MfsNode *n);
-guint64 mfs_vfile_stored(MfsFs *fs, const MfsNode *n);
-int mfs_vfile_read(MfsFs *fs, const MfsNode *n, void *buf, guint64 off,
-                   gsize len, gsize *got);
-int mfs_vfile_seek(MfsFs *fs, const MfsNode *n, guint64 off, gboolean data,
-                   guint64 *out);
-/* buf NULL (fallocate) writes zeros. */
-int mfs_vfile_write(MfsFs *fs, MfsNode *n, const void *buf, guint64 off,
-                    gsize len);
-void mfs_vfile_free(gpointer data);
-
-/* A read-only file whose bytes change with nothing else of the mount. */
+/* Read-only: size, stored bytes, reads, SEEK_DATA/SEEK_HOLE. */
 extern const MfsFileOps mfs_vfile_ops;
+/* Read-only too, but uncached on a read-write mount: its RAM block pieces
+ * change with writes to the block files and to physmem (guest/vmcore). */
+extern const MfsFileOps mfs_vfile_ro_uncached_ops;
+/* The same, writable in place over RAM block pieces (mr_vfile_write); a
+ * write that touches anything else fails with ENXIO and writes nothing.
+ * Uncached on a read-write mount: its bytes are also the block files'. */
+extern const MfsFileOps mfs_vfile_ram_ops;
 
 #endif

@@ -12,17 +12,6 @@
 #include "mfs-vfile.h"
 #include "mr-lazy.h"
 
-/* On a read-write mount a write to ram/ or superio/ changes bytes of the
- * stream: read it through the daemon, never from a stale page cache. */
-static const MfsFileOps lazy_mig_ops = {
-    .flags = MFS_FILE_UNCACHED,
-    .size = mfs_vfile_size,
-    .stored = mfs_vfile_stored,
-    .read = mfs_vfile_read,
-    .seek = mfs_vfile_seek,
-    .free = mfs_vfile_free,
-};
-
 /* The node's data is the lazily served block (NULL: none). */
 static char *
 args_text(MfsFs *fs, const MfsNode *n, GError **err)
@@ -76,8 +65,10 @@ build_restore(MfsTreeBuilder *tb, MrFile *f, GError **err)
 
     if (v == NULL)
         return FALSE;
-    /* Two fixed names in a directory of their own: never taken. */
-    mfs_tree_add(tb, mig, 0, &lazy_mig_ops, v);
+    /* Two fixed names in a directory of their own: never taken.  On a
+     * read-write mount a write under ram/ or superio/ changes bytes of the
+     * stream: it is read through the daemon, never from a stale cache. */
+    mfs_tree_add(tb, mig, 0, &mfs_vfile_ro_uncached_ops, v);
     mfs_tree_add(tb, args, 0, &args_ops, lazy);
     return TRUE;
 }

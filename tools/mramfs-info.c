@@ -4,6 +4,8 @@
 
 #include "cli-common.h"
 #include "ds-decode.h"
+#include "ds-guestmap.h"
+#include "ds-vmcore.h"
 #include "mr-error.h"
 #include "mr-file.h"
 #include "mr-summary.h"
@@ -120,10 +122,102 @@ print_devices(MrFile *f, const char *only)
     return status;
 }
 
+/* "rule", or "rule via window via window" for ranges seen through
+ * aliases (a PAM register selecting PCI, the SMRAM window). */
+static char *
+rule_text(json_object *why)
+{
+    json_object *r, *through, *dev, *bar;
+    GString *s = g_string_new(json_object_object_get_ex(why, "rule", &r)
+                              ? json_object_get_string(r) : "?");
+
+    if (json_object_object_get_ex(why, "device", &dev)) {
+        g_string_append_printf(s, " %s", json_object_get_string(dev));
+        if (json_object_object_get_ex(why, "bar", &bar))
+            g_string_append_printf(s, " BAR %s", json_object_get_string(bar));
+    }
+
+    if (json_object_object_get_ex(why, "through", &through)) {
+        for (size_t i = json_object_array_length(through); i-- > 0;) {
+            json_object *w = json_object_array_get_idx(through, i);
+            if (json_object_object_get_ex(w, "rule", &r))
+                g_string_append_printf(s, " via %s", json_object_get_string(r));
+        }
+    }
+    return g_string_free(s, FALSE);
+}
+
+static int
+print_map(MrFile *f, gboolean json)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(DsGuestMap) m = ds_guest_map_new(f, &err);
+    json_object *vmcore = NULL, *o, *blocks, *why;
+
+    if (m == NULL) {
+        fprintf(stderr, "mramfs-info: %s\n", err->message);
+        return MRAMFS_EXIT_INVALID;
+    }
+    /* Whether guest/vmcore is there, as the mount decides it. */
+    mr_vfile_free(ds_vmcore_offer(f, m, &vmcore));
+    if (json) {
+        o = ds_guest_map_json(m);
+        json_object_object_add(o, "vmcore", vmcore);
+        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+                                                   JSON_C_TO_STRING_SPACED));
+        json_object_put(o);
+        return fflush(stdout) == 0 ? MRAMFS_EXIT_OK : MRAMFS_EXIT_INVALID;
+    }
+    printf("guest-physical map of %s (machine %s)\n\n", f->path,
+           f->machine ? f->machine : "(none)");
+    printf("%-18s %-18s %10s %-4s %-28s %12s  %s\n", "START", "END", "SIZE",
+           "KIND", "RAM BLOCK", "BLOCK OFFSET", "RULE");
+    for (guint i = 0; i < m->ranges->len; i++) {
+        const DsGuestRange *r = &g_array_index(m->ranges, DsGuestRange, i);
+        g_autofree char *size = human_size(r->length);
+        g_autofree char *rule = rule_text(r->why);
+        g_autofree char *boff = g_strdup_printf("0x%" G_GINT64_MODIFIER "x",
+                                                r->block_offset);
+        printf("0x%016" G_GINT64_MODIFIER "x 0x%016" G_GINT64_MODIFIER "x %10s "
+               "%-4s %-28s %12s  %s\n", r->gpa,
+               r->gpa + r->length - 1, size,
+               r->kind == DS_RANGE_ROM ? "rom" : "ram", r->block->idstr,
+               boff, rule);
+    }
+    if (json_object_array_length(m->missing) > 0)
+        printf("\nmissing (left out of the map):\n");
+    for (size_t i = 0; i < json_object_array_length(m->missing); i++) {
+        json_object *e = json_object_array_get_idx(m->missing, i), *w, *y;
+        json_object_object_get_ex(e, "what", &w);
+        json_object_object_get_ex(e, "why", &y);
+        printf("  %s: %s\n", json_object_get_string(w), json_object_get_string(y));
+    }
+    if (json_object_object_get_ex(vmcore, "why", &why))
+        printf("\nguest/vmcore: none: %s\n", json_object_get_string(why));
+    else
+        printf("\nguest/vmcore: the ELF core of QEMU's dump-guest-memory\n");
+    json_object_put(vmcore);
+    if (json_object_object_get_ex(m->machine, "blocks", &blocks)) {
+        gboolean header = FALSE;
+        json_object_object_foreach(blocks, name, note) {
+            json_object *mapped, *text;
+            if (!json_object_object_get_ex(note, "mapped", &mapped) ||
+                json_object_get_boolean(mapped) ||
+                !json_object_object_get_ex(note, "note", &text))
+                continue;
+            if (!header)
+                printf("\nRAM blocks not in the map:\n");
+            header = TRUE;
+            printf("  %s: %s\n", name, json_object_get_string(text));
+        }
+    }
+    return fflush(stdout) == 0 ? MRAMFS_EXIT_OK : MRAMFS_EXIT_INVALID;
+}
+
 int
 main(int argc, char **argv)
 {
-    gboolean json = FALSE, version = FALSE, devices = FALSE;
+    gboolean json = FALSE, version = FALSE, devices = FALSE, map = FALSE;
     g_autofree char *offset = NULL, *order = NULL, *device = NULL;
     GOptionEntry entries[] = {
         { "json", 'j', 0, G_OPTION_ARG_NONE, &json,
@@ -137,6 +231,8 @@ main(int argc, char **argv)
           "Print every device section decoded, as JSON", NULL },
         { "device", 'd', 0, G_OPTION_ARG_STRING, &device,
           "Print one device section decoded (IDSTR or IDSTR.INSTANCE)", "NAME" },
+        { "map", 'm', 0, G_OPTION_ARG_NONE, &map,
+          "Print the guest-physical memory map (with --json: as JSON)", NULL },
         { "version", 'V', 0, G_OPTION_ARG_NONE, &version,
           "Print the version and exit", NULL },
         G_OPTION_ENTRY_NULL
@@ -169,6 +265,8 @@ main(int argc, char **argv)
     }
     if (devices || device)
         return print_devices(f, device);
+    if (map)
+        return print_map(f, json);
     if (json) {
         json_object *o = mr_summary_json(f);
         puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
