@@ -622,9 +622,10 @@ def run_case(case, tools, checks, workdir):
 
     path = os.path.join(workdir, case.name + ".mig")
     if case.offset:
-        # What libvirt does: its own header first, QEMU's stream after it.
+        # Another program's header first, QEMU's stream after it (libvirt's
+        # own header is read, not searched past: test_libvirt_qemu.py).
         # QEMU truncates the file to `offset` and keeps these bytes.
-        prefix = b"LibvirtQemudSave" + rng.randbytes(case.offset - 16)
+        prefix = b"OtherToolHeader\n" + rng.randbytes(case.offset - 16)
         assert qh.MAGIC[:4] not in prefix
         with open(path, "wb") as f:
             f.write(prefix)
