@@ -31,6 +31,9 @@ gboolean mr_parse_config(MrFile *f, MrCursor *c, GError **err);
 gboolean mr_parse_ram_start(MrFile *f, MrCursor *c, GError **err);
 gboolean mr_parse_ram_eos(MrFile *f, MrCursor *c, const char *what,
                           GError **err);
+/* The block's present-page bitmap, read lazily from f (bits past its last
+ * page are counted in a warning of f). */
+MrBitmap *mr_block_open_bitmap(MrFile *f, const MrRamBlock *b, GError **err);
 /* mr-vmdesc.c: finds the vmdesc from the end of the file (FORMAT.md §8.1)
  * and parses it. */
 gboolean mr_vmdesc_load(MrFile *f, GError **err);
