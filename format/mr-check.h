@@ -1,14 +1,14 @@
 /* Checks of a validated file against what QEMU itself writes, beyond the
  * invariants mr_file_open() enforces (for mramfs-check(8)).
  *
- * The bitmap against the file's allocation.  QEMU writes every present page
- * and never writes a zero one (FORMAT.md §9.5, §9.9), so in a QEMU file
- * every set bit points at allocated, non-zero data.  A present page whose
- * slot is entirely a hole was therefore not written by QEMU (mramfs itself
- * punches a present page that was overwritten with zeros, mr-update.h, so
- * it is suspicious, not invalid: QEMU restores zeros from it).  An absent
- * page whose slot holds non-zero bytes is a stale slot, which QEMU leaves
- * behind after a live save (§9.9): informational, never read.
+ * The bitmap against the file's allocation.  A present page whose slot is
+ * entirely a hole holds zeros: mramfs writes a present page made wholly
+ * zero that way (mr-update.h), a sparse copy of a file saved with
+ * zero-page-detection=none has them, and QEMU restores zeros from them.
+ * Counted, not a problem (docs/CRASH-CONSISTENCY.md, "Zero pages").  An
+ * absent page whose slot holds non-zero bytes is a stale slot, which QEMU
+ * leaves behind after a live save (FORMAT.md §9.9): informational, never
+ * read.
  *
  * The bits of a bitmap past its block's last page (R12): zero in QEMU
  * files; the model ignores them (mr-bitmap.h), mr-update.h can clear them.

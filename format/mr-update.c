@@ -156,27 +156,37 @@ pwritev_all(MrUpdater *u, struct iovec *iov, int n, guint64 at, GError **err)
     return TRUE;
 }
 
-/* The file's bytes of one 64-page word of the bitmap, from the in-memory
- * word, under a lock so that a later write-back always carries every bit
- * set before it (two threads setting bits of one word never lose one). */
-static gboolean
-write_bitmap_word(MrUpdater *u, MrRamBlock *b, guint64 word, GError **err)
-{
+/* One 64-page word of a bitmap as the file must hold it. */
+typedef struct {
+    MrRamBlock *block;
+    guint64 at;      /* byte index in the block's bitmap */
+    guint64 len;     /* 8, or less at the end of a 32-bit host's bitmap */
     guint8 bytes[8];
-    guint64 at, n;
+} WordImage;
+
+static int
+dirty_cmp(gconstpointer a, gconstpointer b)
+{
+    const DirtyWord *x = a, *y = b;
+
+    if (x->block->index != y->block->index)
+        return x->block->index < y->block->index ? -1 : 1;
+    return x->word < y->word ? -1 : x->word > y->word;
+}
+
+static gboolean
+write_word(MrUpdater *u, const WordImage *w, GError **err)
+{
     gboolean ok = TRUE;
 
     g_mutex_lock(&u->bitmap_lock);
-    at = mr_bitmap_file_word(b->bitmap, u->f->bitmap_order, word * 64, bytes);
-    /* A 32-bit host reserves 4-byte multiples: never write past them. */
-    n = MIN((guint64)8, b->bitmap_size - at);
-    for (guint64 done = 0; done < n;) {
-        ssize_t r = pwrite(u->f->fd, bytes + done, n - done,
-                           (off_t)(b->bitmap_offset + at + done));
+    for (guint64 done = 0; done < w->len;) {
+        ssize_t r = pwrite(u->f->fd, w->bytes + done, w->len - done,
+                           (off_t)(w->block->bitmap_offset + w->at + done));
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            ok = io_error(u, err, b->bitmap_offset + at, "writing bitmap", errno);
+            ok = io_error(u, err, w->block->bitmap_offset + w->at, "writing bitmap", errno);
             break;
         }
         done += (guint64)r;
@@ -185,16 +195,44 @@ write_bitmap_word(MrUpdater *u, MrRamBlock *b, guint64 word, GError **err)
     return ok;
 }
 
+/* A commit writes each word of the batch once, as it was *before* its
+ * flush: a bit is set in memory only after its page's data was written
+ * (mr_block_write), so every bit in that image has its data flushed by
+ * the fdatasync that follows.  Reading the words after the flush would
+ * also carry bits that other writers set while it ran, whose data it may
+ * not have made durable: a power loss after the word reached the disk
+ * would make those pages present with their slots' stale bytes
+ * (docs/CRASH-CONSISTENCY.md; tests/crash/regress/bitmap-word-race).
+ * Those bits reach the file with the writers' own commits; commits run
+ * one at a time, so a word's newer image never lands before an older. */
 static gboolean
 run_commit(MrUpdater *u, GArray *batch, gboolean durable, GError **err)
 {
-    if (!datasync(u, err) || !check_length(u, err))
-        return FALSE;
+    g_autofree WordImage *img = g_new(WordImage, MAX(batch->len, 1));
+    guint n = 0;
+
+    g_array_sort(batch, dirty_cmp);
     for (guint i = 0; i < batch->len; i++) {
         DirtyWord *d = &g_array_index(batch, DirtyWord, i);
-        if (!write_bitmap_word(u, d->block, d->word, err))
-            return FALSE;
+        WordImage *w = &img[n];
+
+        if (n > 0 && img[n - 1].block == d->block &&
+            img[n - 1].at == d->word * 8)
+            continue;
+        w->block = d->block;
+        w->at = mr_bitmap_file_word(d->block->bitmap, u->f->bitmap_order,
+                                    d->word * 64, w->bytes);
+        /* A 32-bit host reserves 4-byte multiples: never write past them. */
+        w->len = MIN((guint64)8, d->block->bitmap_size - w->at);
+        n++;
     }
+    /* The bits read above are ordered before the flush below. */
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (!datasync(u, err) || !check_length(u, err))
+        return FALSE;
+    for (guint i = 0; i < n; i++)
+        if (!write_word(u, &img[i], err))
+            return FALSE;
     return !durable || datasync(u, err);
 }
 

@@ -5,7 +5,9 @@
  * Ordering.  A page that was absent is written whole (zeros around the new
  * bytes: its slot may hold stale bytes that must not come back, §9.9), its
  * bit is set in memory so reads see it at once, and the write then waits
- * for a group commit: fdatasync of the data, then the bitmap words written.
+ * for a group commit: fdatasync of the data, then the bitmap words written,
+ * each as it was before that fdatasync began (bits set meanwhile wait for
+ * the next commit: their data may not be in this flush).
  * A crash at any point loses at most the newest writes and never makes a
  * page present whose data is not on disk.  Writes to present pages are one
  * pwrite and need no commit.  With `sync`, every write also ends with the

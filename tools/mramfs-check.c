@@ -29,9 +29,6 @@ enum {
     CHECK_EXIT_USAGE = 16,
 };
 
-/* Present-in-hole runs listed per block in the warnings; the rest are
- * counted in one more line. */
-#define MAX_LISTED_RUNS 10
 #define PROGRESS_INTERVAL_US (G_USEC_PER_SEC / 4)
 /* On a terminal, a check that is over sooner shows no progress at all. */
 #define PROGRESS_DELAY_US (G_USEC_PER_SEC / 2)
@@ -147,30 +144,6 @@ pages_text(const MrPageRange *p)
                            "u", p->first, p->first + p->count - 1);
 }
 
-static void
-report_in_hole(Check *c, const BlockResult *r)
-{
-    const MrRamBlock *b = r->block;
-    GArray *runs = r->check.in_hole;
-
-    for (guint i = 0; i < runs->len && i < MAX_LISTED_RUNS; i++) {
-        const MrPageRange *p = &g_array_index(runs, MrPageRange, i);
-        guint64 at = b->pages_offset + p->first * b->page_size;
-        g_autofree char *pages = pages_text(p);
-
-        g_ptr_array_add(c->warnings, message(c->path, at,
-            "ram block \"%s\": present page in a hole: %s set in the bitmap "
-            "but no data in the file at 0x%" G_GINT64_MODIFIER "x-0x%"
-            G_GINT64_MODIFIER "x (QEMU writes every present page)",
-            b->idstr, pages, at, at + p->count * b->page_size - 1));
-    }
-    if (runs->len > MAX_LISTED_RUNS)
-        g_ptr_array_add(c->warnings, message(c->path, b->pages_offset,
-            "ram block \"%s\": %u more runs of present pages in holes "
-            "(%" G_GINT64_MODIFIER "u pages in all)", b->idstr,
-            runs->len - MAX_LISTED_RUNS, r->check.present_in_hole));
-}
-
 /* "fe 00 81" (sep " ") or "fe0081" (sep ""). */
 static char *
 hex(const guint8 *p, guint n, const char *sep)
@@ -224,7 +197,6 @@ check_blocks(Check *c, MrFile *f)
         if (r.block->stored)
             c->base += r.block->used_length;
         rp = &g_array_index(c->blocks, BlockResult, c->blocks->len - 1);
-        report_in_hole(c, rp);
         if (rp->stray.count)
             report_stray(c, rp);
     }
@@ -421,22 +393,32 @@ print_table(Check *c)
     }
 }
 
+/* Stale slots and present pages in holes: both normal (FORMAT.md §9.9;
+ * docs/CRASH-CONSISTENCY.md: a present page may be a hole, read as
+ * zeros), so listed only with --verbose. */
 static void
-print_stale_ranges(Check *c)
+print_ranges(Check *c, gboolean stale)
 {
     for (guint i = 0; i < c->blocks->len; i++) {
         const BlockResult *r = &g_array_index(c->blocks, BlockResult, i);
         const MrRamBlock *b = r->block;
+        GArray *runs = stale ? r->check.stale : r->check.in_hole;
 
-        for (guint k = 0; k < r->check.stale->len; k++) {
-            const MrPageRange *p = &g_array_index(r->check.stale, MrPageRange, k);
+        for (guint k = 0; k < runs->len; k++) {
+            const MrPageRange *p = &g_array_index(runs, MrPageRange, k);
             guint64 at = b->pages_offset + p->first * b->page_size;
             g_autofree char *pages = pages_text(p);
 
-            printf("stale: %s: offset 0x%" G_GINT64_MODIFIER "x: ram block "
-                   "\"%s\": %s absent, old bytes at 0x%" G_GINT64_MODIFIER
-                   "x-0x%" G_GINT64_MODIFIER "x (never read)\n", c->path, at,
-                   b->idstr, pages, at, at + p->count * b->page_size - 1);
+            if (stale)
+                printf("stale: %s: offset 0x%" G_GINT64_MODIFIER "x: ram block "
+                       "\"%s\": %s absent, old bytes at 0x%" G_GINT64_MODIFIER
+                       "x-0x%" G_GINT64_MODIFIER "x (never read)\n", c->path, at,
+                       b->idstr, pages, at, at + p->count * b->page_size - 1);
+            else
+                printf("in hole: %s: offset 0x%" G_GINT64_MODIFIER "x: ram block "
+                       "\"%s\": %s present, no data on disk at 0x%" G_GINT64_MODIFIER
+                       "x-0x%" G_GINT64_MODIFIER "x (zeros)\n", c->path, at,
+                       b->idstr, pages, at, at + p->count * b->page_size - 1);
         }
     }
 }
@@ -449,8 +431,10 @@ print_text(Check *c)
 
     if (c->opened && !o->quiet)
         print_table(c);
-    if (o->verbose && !o->quiet)
-        print_stale_ranges(c);
+    if (o->verbose && !o->quiet) {
+        print_ranges(c, TRUE);
+        print_ranges(c, FALSE);
+    }
     for (guint i = 0; !o->quiet && i < c->warnings->len; i++)
         printf("warning: %s\n", (char *)g_ptr_array_index(c->warnings, i));
     for (guint i = 0; i < c->problems->len; i++)
@@ -567,7 +551,8 @@ main(int argc, char **argv)
         { "quiet", 'q', 0, G_OPTION_ARG_NONE, &o.quiet,
           "Print only problems and repairs", NULL },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose,
-          "Also list the stale slots, as page ranges", NULL },
+          "Also list the stale slots and the present pages in holes, as "
+          "page ranges", NULL },
         { "progress", 'P', 0, G_OPTION_ARG_NONE, &o.progress,
           "Show progress on stderr even if it is not a terminal", NULL },
         { "version", 'V', 0, G_OPTION_ARG_NONE, &version,
