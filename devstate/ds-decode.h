@@ -23,7 +23,7 @@ json_object *ds_decode_section(MrFile *f, MrSection *s, GError **err);
  * sections are KiBs (a PCIe configuration space is 4 KiB). */
 #define DS_DECODE_MAX_SECTION (16u * 1024 * 1024)
 /* The same undecoded object, with `reason`, for callers that must skip a
- * section (mfs-tree.c: a budget for all of them). */
+ * section (fs/mfs-view-devices.c: a budget for all of them). */
 json_object *ds_undecoded_section(const MrSection *s, const char *reason);
 
 /* A leaf's value from its bytes: numbers for integer types, booleans,

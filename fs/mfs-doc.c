@@ -1,16 +1,18 @@
-/* Writable JSON documents: what a program writes into one is collected per
- * open file and applied as a whole when the file is closed (FLUSH: its
- * error is what close() returns), so `cat edited.json > superio/x.json`
- * either changes the snapshot or fails with EINVAL and changes nothing. */
+/* Writable documents (files whose ops have apply(): superio/pc87312.json):
+ * what a program writes into one is collected per open file and applied
+ * whole when the file is closed (FLUSH: its error is what close()
+ * returns), so `cat edited.json > superio/pc87312.json` never applies half
+ * a document: one that does not parse, or asks for what cannot be, fails
+ * close() with EINVAL and changes nothing (what an I/O error part-way
+ * through applying leaves is the document's apply()'s to say). */
 #include <errno.h>
 #include <string.h>
-#include <syslog.h>
 
 #include "mfs-fs.h"
-#include "mr-error.h"
 
 /* A Super I/O document is a few hundred bytes. */
 #define DOC_MAX (1024 * 1024)
+#define DOC_CHUNK 4096
 
 typedef struct {
     MfsNode *node;
@@ -18,74 +20,103 @@ typedef struct {
     gboolean dirty;
 } Doc;
 
-void
-mfs_doc_open(MfsFs *fs, MfsNode *n, struct fuse_file_info *fi)
-{
-    Doc *d = g_new0(Doc, 1);
-
-    d->node = n;
-    d->buf = g_byte_array_new();
-    if (!(fi->flags & O_TRUNC)) {
-        /* Writes that do not truncate edit the current document. */
-        g_autoptr(GBytes) cur = mfs_tree_blob(fs->tree, n);
-        gsize len;
-        const guint8 *p = g_bytes_get_data(cur, &len);
-        g_byte_array_append(d->buf, p, (guint)len);
-    } else {
-        d->dirty = TRUE;
-    }
-    fi->fh = (uint64_t)(uintptr_t)d;
-    fi->direct_io = 1;
-    fi->keep_cache = 0;
-}
-
 static Doc *
-doc_of(struct fuse_file_info *fi)
+doc_of(const struct fuse_file_info *fi)
 {
     return fi ? (Doc *)(uintptr_t)fi->fh : NULL;
 }
 
+static void
+doc_free(Doc *d)
+{
+    g_byte_array_unref(d->buf);
+    g_free(d);
+}
+
+/* The document as it is now, read through its ops until they come short. */
+static int
+load(MfsFs *fs, Doc *d)
+{
+    for (;;) {
+        guint len = d->buf->len;
+        gsize got;
+        int r;
+
+        if (len >= DOC_MAX)
+            return -EFBIG;
+        g_byte_array_set_size(d->buf, len + DOC_CHUNK);
+        r = d->node->ops->read(fs, d->node, d->buf->data + len, len, DOC_CHUNK, &got);
+        g_byte_array_set_size(d->buf, len + (guint)(r < 0 ? 0 : got));
+        if (r < 0 || got < DOC_CHUNK)
+            return r;
+    }
+}
+
+int
+mfs_doc_open(MfsFs *fs, MfsNode *n, struct fuse_file_info *fi)
+{
+    Doc *d = g_new0(Doc, 1);
+    int r = 0;
+
+    d->node = n;
+    d->buf = g_byte_array_new();
+    /* Writes that do not truncate edit the current document. */
+    if (fi->flags & O_TRUNC)
+        d->dirty = TRUE;
+    else
+        r = load(fs, d);
+    if (r < 0) {
+        doc_free(d);
+        return r;
+    }
+    fi->fh = (uint64_t)(uintptr_t)d;
+    fi->direct_io = 1;
+    fi->keep_cache = 0;
+    return 0;
+}
+
 gboolean
-mfs_doc_write(MfsFs *fs, struct fuse_file_info *fi, const char *buf,
-              size_t size, off_t off, int *e)
+mfs_doc_is_open(const struct fuse_file_info *fi)
+{
+    return doc_of(fi) != NULL;
+}
+
+int
+mfs_doc_write(struct fuse_file_info *fi, const char *buf, size_t size, off_t off)
 {
     Doc *d = doc_of(fi);
 
-    if (d == NULL) {
-        *e = EBADF;
-        return FALSE;
-    }
-    if (off < 0 || (guint64)off + size > DOC_MAX) {
-        *e = EFBIG;
-        return FALSE;
-    }
+    if (d == NULL)
+        return -EBADF;
+    if (off < 0 || (guint64)off + size > DOC_MAX)
+        return -EFBIG;
     if ((guint64)off + size > d->buf->len)
         g_byte_array_set_size(d->buf, (guint)(off + (off_t)size));
     memcpy(d->buf->data + off, buf, size);
     d->dirty = TRUE;
-    *e = 0;
-    return TRUE;
+    return 0;
 }
 
-gboolean
+int
 mfs_doc_truncate(struct fuse_file_info *fi, off_t size)
 {
     Doc *d = doc_of(fi);
 
-    if (d == NULL || size < 0 || size > DOC_MAX)
-        return FALSE;
+    if (d == NULL)
+        return -EBADF;
+    if (size < 0 || size > DOC_MAX)
+        return -EFBIG;
     g_byte_array_set_size(d->buf, (guint)size);
     d->dirty = TRUE;
-    return TRUE;
+    return 0;
 }
 
 void
 mfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     MfsFs *fs = fuse_req_userdata(req);
-    g_autoptr(GError) err = NULL;
     Doc *d = doc_of(fi);
-    gboolean ok;
+    int r;
 
     if (d == NULL || !d->dirty) {
         fuse_reply_err(req, 0);
@@ -93,16 +124,9 @@ mfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     }
     d->dirty = FALSE;
     g_mutex_lock(&fs->doc_lock);
-    ok = d->node->apply(fs, d->node, (const char *)d->buf->data, d->buf->len, &err);
+    r = d->node->ops->apply(fs, d->node, (const char *)d->buf->data, d->buf->len);
     g_mutex_unlock(&fs->doc_lock);
-    if (!ok) {
-        mfs_log(LOG_ERR, "%s: refused, nothing written: %s", d->node->name,
-                err->message);
-        fuse_reply_err(req, err->domain == MR_ERROR ? mfs_errno_from_error(err, "apply")
-                                                   : EINVAL);
-        return;
-    }
-    fuse_reply_err(req, 0);
+    fuse_reply_err(req, -r);
 }
 
 void
@@ -110,9 +134,19 @@ mfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     Doc *d = doc_of(fi);
 
-    if (d) {
-        g_byte_array_unref(d->buf);
-        g_free(d);
-    }
+    if (d)
+        doc_free(d);
     fuse_reply_err(req, 0);
+}
+
+void
+mfs_fs_section_changed(MfsFs *fs, const MrSection *s)
+{
+    GPtrArray *nodes = fs->tree->nodes;
+
+    for (guint i = 0; i < nodes->len; i++) {
+        MfsNode *n = g_ptr_array_index(nodes, i);
+        if (n->ops && n->ops->refresh)
+            n->ops->refresh(fs, n, s);
+    }
 }

@@ -13,30 +13,36 @@
 typedef struct {
     gboolean read_only;
     gboolean sync;      /* every write durable before it returns */
-    gboolean has_uid, has_gid;
+    gboolean has_uid, has_gid, has_umask;
     uid_t uid;
     gid_t gid;
-    mode_t umask;
+    mode_t umask;       /* with has_umask: the modes are fixed, minus this */
     gboolean direct_io;
     gboolean splice;    /* splice replies from the snapshot (off: copy) */
     unsigned max_read;  /* bytes per read request, also max_write */
 } MfsOptions;
 
-typedef struct {
+struct MfsFs {
     MfsTree *tree;
     MfsOptions opts;
-    struct stat file_st; /* the snapshot's stat at mount: times, owner */
+    struct stat file_st; /* the snapshot's stat at mount: times, owner, modes */
     guint8 *zeros;       /* max_read bytes of zeros for absent pages */
     MrUpdater *updater;  /* NULL on a read-only mount */
-    gint truncation_logged; /* the snapshot was seen shorter (mfs-ops.c) */
-    GMutex doc_lock;     /* one Super I/O document applied at a time */
-} MfsFs;
+    gint truncation_logged; /* the snapshot was seen shorter (mfs-view-ram.c) */
+    GMutex doc_lock;     /* one document applied at a time */
+};
 
 extern const struct fuse_lowlevel_ops mfs_ops;
 
 /* mfs-ops.c */
-void mfs_fill_stat(const MfsFs *fs, const MfsNode *n, struct stat *st);
+void mfs_fill_stat(MfsFs *fs, const MfsNode *n, struct stat *st);
 double mfs_attr_timeout(const MfsFs *fs, const MfsNode *n);
+/* The node a request names: 0, or -ENOENT, or -EISDIR when want_file and
+ * it is a directory. */
+int mfs_node_of(MfsFs *fs, fuse_ino_t ino, gboolean want_file, MfsNode **out);
+/* Whether the file may be opened for writing on this mount: 0, -EROFS or
+ * -EACCES. */
+int mfs_may_write(const MfsFs *fs, const MfsNode *n);
 /* mfs-write.c: the handlers that change the snapshot. */
 void mfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
                off_t off, struct fuse_file_info *fi);
@@ -47,15 +53,6 @@ void mfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 void mfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
                struct fuse_file_info *fi);
 void mfs_destroy(void *userdata);
-/* mfs-doc.c: writable JSON documents (superio/pc87312.json). */
-void mfs_doc_open(MfsFs *fs, MfsNode *n, struct fuse_file_info *fi);
-void mfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-void mfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-gboolean mfs_doc_write(MfsFs *fs, struct fuse_file_info *fi, const char *buf,
-                       size_t size, off_t off, int *e);
-gboolean mfs_doc_truncate(struct fuse_file_info *fi, off_t size);
-/* mfs-superio.c: makes superio/pc87312.json writable on rw mounts. */
-void mfs_superio_init(MfsFs *fs);
 void mfs_refuse_create(fuse_req_t req, fuse_ino_t parent, const char *name,
                        mode_t mode, struct fuse_file_info *fi);
 void mfs_refuse_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -74,8 +71,22 @@ void mfs_refuse_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
                          const char *value, size_t size, int flags);
 void mfs_refuse_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 
-/* The one place where errors of the lower layers become errno; it logs the
- * message with the operation that failed. */
+/* mfs-doc.c: documents (files whose ops have apply()) open for writing.
+ * What is written is kept per open file and applied whole at close. */
+int mfs_doc_open(MfsFs *fs, MfsNode *n, struct fuse_file_info *fi);
+/* Whether fi is a document opened for writing. */
+gboolean mfs_doc_is_open(const struct fuse_file_info *fi);
+int mfs_doc_write(struct fuse_file_info *fi, const char *buf, size_t size,
+                  off_t off);
+int mfs_doc_truncate(struct fuse_file_info *fi, off_t size);
+void mfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void mfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+/* After section s of the snapshot changed: every file's refresh(). */
+void mfs_fs_section_changed(MfsFs *fs, const MrSection *s);
+
+/* The one place where errors of the lower layers become errno, whatever
+ * their domain: returns -errno and logs the message with the operation
+ * that failed. */
 int mfs_errno_from_error(const GError *err, const char *op);
 /* Logging for the daemon: stderr in the foreground, syslog once detached. */
 void mfs_log(int priority, const char *fmt, ...) G_GNUC_PRINTF(2, 3);

@@ -58,7 +58,7 @@ lock_snapshot(MrFile *file, gboolean read_only, GError **err)
 }
 
 /* With -o splice, libfuse answers a read of descriptor buffers
- * (mfs-ops.c) it cannot splice by copying into a page-aligned buffer it
+ * (mfs-view-ram.c) it cannot splice by copying into a page-aligned buffer it
  * allocates and frees for every reply.  With glibc's default thresholds a
  * 1 MiB buffer is mmapped and unmapped each time, and faulting its pages
  * in took half of the daemon's time on 1 MiB direct_io reads (bench/run,
@@ -185,7 +185,6 @@ mfs_session_run(MrFile *file, const MfsSessionOptions *o, GError **err)
     if (!o->fs.read_only)
         fs.updater = mr_updater_new(file, o->fs.sync);
     g_mutex_init(&fs.doc_lock);
-    mfs_superio_init(&fs);
     args = build_args(file, o);
     se = fuse_session_new(&args, &mfs_ops, sizeof(mfs_ops), &fs);
     fuse_opt_free_args(&args);
@@ -199,7 +198,10 @@ mfs_session_run(MrFile *file, const MfsSessionOptions *o, GError **err)
                     "cannot install signal handlers");
         goto out_session;
     }
-    if (fuse_session_mount(se, o->mountpoint) != 0) {
+    /* fuse_daemonize() changes to "/" even in the foreground: libfuse
+     * unmounts at the end by the path it mounted, so that must be
+     * absolute. */
+    if (fuse_session_mount(se, mnt_abs ? mnt_abs : o->mountpoint) != 0) {
         g_set_error(err, MFS_SESSION_ERROR, MFS_SESSION_ERROR_MOUNT,
                     "%s: cannot mount (see above)", o->mountpoint);
         goto out_signals;
@@ -217,10 +219,24 @@ mfs_session_run(MrFile *file, const MfsSessionOptions *o, GError **err)
         mfs_log_to_syslog();
     mfs_log(LOG_INFO, "%s mounted on %s (%s)", file->path, o->mountpoint,
             o->fs.read_only ? "read-only" : "read-write");
+    /* 0 after an unmount, the signal's number after SIGTERM and the like,
+     * -errno (or -1) when the loop itself failed: then the command fails
+     * too.  A connection aborted through fusectl reads as ENODEV, which
+     * libfuse cannot tell from an unmount: 0, and the mount is left. */
     r = serve(se, o->single_thread);
-    if (r < 0)
-        mfs_log(LOG_ERR, "session loop failed: %s", g_strerror(-r));
-    ok = TRUE;
+    ok = r >= 0;
+    if (!ok) {
+        /* libfuse says -1 when it has logged why (a thread it could not
+         * start), else -errno. */
+        g_autofree char *msg = g_strdup_printf("%s: serving the mount failed: "
+                                               "%s", o->mountpoint, r == -1
+                                               ? "libfuse's session loop failed "
+                                                 "(see above)" : g_strerror(-r));
+        /* A detached daemon's caller is gone: only syslog hears it. */
+        if (!o->foreground)
+            mfs_log(LOG_ERR, "%s", msg);
+        g_set_error_literal(err, MFS_SESSION_ERROR, MFS_SESSION_ERROR_SERVE, msg);
+    }
 out_unmount:
     fuse_session_unmount(se);
 out_signals:

@@ -17,6 +17,7 @@ typedef struct {
 typedef enum {
     MFS_SESSION_ERROR_LOCKED,  /* another mount holds the snapshot */
     MFS_SESSION_ERROR_MOUNT,   /* the kernel or libfuse refused */
+    MFS_SESSION_ERROR_SERVE,   /* the mount ended with an error */
 } MfsSessionError;
 
 #define MFS_SESSION_ERROR (mfs_session_error_quark())
@@ -25,7 +26,8 @@ GQuark mfs_session_error_quark(void);
 /* Locks the snapshot (shared for read-only, exclusive for read-write),
  * mounts it, detaches unless foreground (the caller's process exits only
  * once the kernel mount exists), and serves requests until unmount or
- * SIGTERM/SIGINT/SIGHUP.  Returns FALSE with err set if the mount failed. */
+ * SIGTERM/SIGINT/SIGHUP.  Returns FALSE with err set if the mount failed
+ * or ended with an error. */
 gboolean mfs_session_run(MrFile *file, const MfsSessionOptions *opts,
                          GError **err);
 

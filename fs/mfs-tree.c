@@ -1,20 +1,21 @@
+/* The tree: names (mramfs(5) escaping, shortening), a path trie the views
+ * fill, and inode numbers assigned once every file is placed. */
 #include "mfs-tree.h"
 
 #include <string.h>
 
 #include "mr-error.h"
-#include "ds-decode.h"
-#include "ds-superio.h"
-#include "mr-summary.h"
 
+/* A directory when ops is NULL. */
 static MfsNode *
-node_new(MfsNodeKind kind, const char *name)
+node_new(const char *name, const MfsFileOps *ops, gpointer data)
 {
     MfsNode *n = g_new0(MfsNode, 1);
 
-    n->kind = kind;
     n->name = g_strdup(name);
-    if (kind == MFS_NODE_DIR) {
+    n->ops = ops;
+    n->data = data;
+    if (ops == NULL) {
         n->children = g_ptr_array_new();
         n->by_name = g_hash_table_new(g_str_hash, g_str_equal);
     }
@@ -30,8 +31,8 @@ node_free(gpointer p)
         g_ptr_array_unref(n->children);
     if (n->by_name)
         g_hash_table_unref(n->by_name);
-    if (n->blob)
-        g_bytes_unref(n->blob);
+    if (n->ops && n->ops->free && n->data)
+        n->ops->free(n->data);
     g_free(n->name);
     g_free(n);
 }
@@ -96,13 +97,20 @@ struct Proto {
     GHashTable *files; /* name -> Leaf* */
 };
 
+/* A file until its node exists; then the node owns data. */
 typedef struct {
-    MfsNodeKind kind;
-    MrRamBlock *block;
-    GBytes *blob;
-    GBytes *(*generate)(const MrFile *file);
+    const MfsFileOps *ops;
+    gpointer data;
     gsize suffix_len; /* bytes of ".INSTANCE.json" ending a device's name */
 } Leaf;
+
+static void
+leaf_free(Leaf *l)
+{
+    if (l->data && l->ops->free)
+        l->ops->free(l->data);
+    g_free(l);
+}
 
 static Proto *
 proto_new(const char *name)
@@ -125,12 +133,8 @@ proto_free(Proto *p)
     while (g_hash_table_iter_next(&it, &k, &v))
         proto_free(v);
     g_hash_table_iter_init(&it, p->files);
-    while (g_hash_table_iter_next(&it, &k, &v)) {
-        Leaf *l = v;
-        if (l->blob)
-            g_bytes_unref(l->blob);
-        g_free(l);
-    }
+    while (g_hash_table_iter_next(&it, &k, &v))
+        leaf_free(v);
     g_hash_table_unref(p->dirs);
     g_hash_table_unref(p->files);
     g_free(p->name);
@@ -238,13 +242,11 @@ proto_build(MfsTree *t, Proto *p, MfsNode *dir, GError **err)
     }
     for (guint i = 0; ok && i < entries->len; i++) {
         Entry *e = &g_array_index(entries, Entry, i);
-        MfsNode *n = node_new(e->dir ? MFS_NODE_DIR : e->leaf->kind, e->name);
+        MfsNode *n = e->dir ? node_new(e->name, NULL, NULL)
+                            : node_new(e->name, e->leaf->ops, e->leaf->data);
 
-        if (e->leaf) {
-            n->block = e->leaf->block;
-            n->blob = e->leaf->blob ? g_bytes_ref(e->leaf->blob) : NULL;
-            n->generate = e->leaf->generate;
-        }
+        if (e->leaf)
+            e->leaf->data = NULL;
         g_ptr_array_add(t->nodes, n);
         n->ino = t->nodes->len;
         add_child(dir, n);
@@ -259,200 +261,69 @@ proto_build(MfsTree *t, Proto *p, MfsNode *dir, GError **err)
     return ok;
 }
 
-GBytes *
-mfs_json_bytes(json_object *o)
+struct MfsTreeBuilder {
+    MrFile *file;
+    Proto *top;
+    Proto *dir;           /* the view's directory, NULL for a file view */
+    const MfsView *view;
+};
+
+gboolean
+mfs_tree_add(MfsTreeBuilder *b, char **parts, gsize suffix_len,
+             const MfsFileOps *ops, gpointer data)
 {
-    /* Text files end with a newline. */
-    char *text = g_strconcat(json_object_to_json_string_ext(
-                                 o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED),
-                             "\n", NULL);
-
-    json_object_put(o);
-    return g_bytes_new_take(text, strlen(text));
-}
-
-static gboolean
-add_blocks(Proto *ram, MrFile *file, GError **err)
-{
-    for (guint i = 0; i < file->blocks->len; i++) {
-        MrRamBlock *b = g_ptr_array_index(file->blocks, i);
-        g_auto(GStrv) parts = mfs_block_path(b->idstr);
-        Leaf *leaf = g_new0(Leaf, 1);
-
-        leaf->kind = MFS_NODE_BLOCK;
-        leaf->block = b;
-        if (!proto_add(ram, parts, leaf)) {
-            g_free(leaf);
-            mr_set_error(err, MR_ERROR_UNSUPPORTED, file->path, b->desc_offset,
-                         "ram block \"%s\" maps to the same path as another "
-                         "block (empty path components are dropped)", b->idstr);
-            return FALSE;
-        }
-    }
-    return TRUE;
-}
-
-/* The device files stay in memory for the life of the mount.  Each
- * section is bounded (DS_DECODE_MAX_SECTION, MR_DEVWALK_MAX_STEPS), but a
- * hostile vmdesc can describe thousands of them, each giving 10 MiB of
- * JSON or more: past this much, later sections are shown undecoded.  As
- * much as the vmdesc itself may take (mr-vmdesc.c); QEMU's come to about
- * 1 MiB. */
-#define MFS_DEVICES_JSON_MAX (64u * 1024 * 1024)
-
-/* devices/IDSTR-PATH.INSTANCE.json, one per device section. */
-static gboolean
-add_devices(Proto *devices, MrFile *file, GError **err)
-{
-    guint64 total = 0;
-
-    for (guint i = 0; i < file->devices->len; i++) {
-        MrSection *s = g_ptr_array_index(file->devices, i);
-        g_auto(GStrv) parts = mfs_block_path(s->idstr);
-        guint n = g_strv_length(parts);
-        json_object *o;
-        g_autofree char *suffix = NULL;
-        Leaf *leaf;
-        char *last;
-
-        if (total > MFS_DEVICES_JSON_MAX) {
-            g_autofree char *why = g_strdup_printf(
-                "not decoded: the device files before it already hold more "
-                "than %u MiB of JSON", MFS_DEVICES_JSON_MAX >> 20);
-            o = ds_undecoded_section(s, why);
-        } else {
-            o = ds_decode_section(file, s, err);
-        }
-        if (o == NULL)
-            return FALSE;
-        suffix = g_strdup_printf(".%u.json", s->instance_id);
-        last = g_strconcat(parts[n - 1], suffix, NULL);
-        g_free(parts[n - 1]);
-        parts[n - 1] = last;
-        leaf = g_new0(Leaf, 1);
-        leaf->suffix_len = strlen(suffix);
-        leaf->kind = MFS_NODE_BLOB;
-        leaf->blob = mfs_json_bytes(o);
-        total += g_bytes_get_size(leaf->blob);
-        if (!proto_add(devices, parts, leaf)) {
-            g_bytes_unref(leaf->blob);
-            g_free(leaf);
-            mr_set_error(err, MR_ERROR_UNSUPPORTED, file->path, s->offset,
-                         "device section \"%s\" instance %u maps to the same "
-                         "path as another", s->idstr, s->instance_id);
-            return FALSE;
-        }
-    }
-    return TRUE;
-}
-
-static void
-add_blob(Proto *dir, const char *name, json_object *o)
-{
-    char *parts[] = { (char *)name, NULL };
+    char *own[] = { (char *)b->view->name, NULL };
     Leaf *leaf = g_new0(Leaf, 1);
 
-    leaf->kind = MFS_NODE_BLOB;
-    leaf->blob = mfs_json_bytes(o);
-    proto_add(dir, parts, leaf);
-}
-
-/* Made at each read: the summary counts present pages, which a mount must
- * not read every bitmap for (mr-bitmap.h) and which writes change. */
-static GBytes *
-summary_bytes(const MrFile *file)
-{
-    return mfs_json_bytes(mr_summary_json(file));
-}
-
-static void
-add_generated(Proto *dir, const char *name, GBytes *(*generate)(const MrFile *))
-{
-    char *parts[] = { (char *)name, NULL };
-    Leaf *leaf = g_new0(Leaf, 1);
-
-    leaf->kind = MFS_NODE_BLOB;
-    leaf->generate = generate;
-    proto_add(dir, parts, leaf);
-}
-
-/* superio/pc87312.json, superio/vt82c686b.json, superio/vt8231.json. */
-static gboolean
-add_superio(Proto *superio, MrFile *file, GError **err)
-{
-    DsPc87312 pc;
-    GError *local = NULL;
-    const char *via_name = NULL;
-    json_object *via;
-
-    if (ds_pc87312_load(file, &pc, &local))
-        add_blob(superio, MFS_PC87312_NODE, ds_pc87312_json(&pc));
-    if (local) {
-        g_propagate_error(err, local);
-        return FALSE;
-    }
-    via = ds_via_json(file, &via_name, &local);
-    if (via)
-        add_blob(superio, via_name, via);
-    if (local) {
-        g_propagate_error(err, local);
+    /* A file view is one file, at its own name; a directory view's files
+     * are below it. */
+    g_assert((parts == NULL) == (b->dir == NULL));
+    leaf->ops = ops;
+    leaf->data = data;
+    leaf->suffix_len = suffix_len;
+    if (!proto_add(b->dir ? b->dir : b->top, parts ? parts : own, leaf)) {
+        leaf_free(leaf);
         return FALSE;
     }
     return TRUE;
 }
 
 MfsTree *
-mfs_tree_new(MrFile *file, GError **err)
+mfs_tree_new_with(MrFile *file, const MfsView *const *views, GError **err)
 {
     g_autoptr(MfsTree) t = g_new0(MfsTree, 1);
-    Proto *top = proto_new("");
-    Proto *ram = proto_new("ram"), *devices = proto_new("devices");
-    Proto *superio = proto_new("superio");
-    gboolean ok;
+    MfsTreeBuilder b = { .file = file, .top = proto_new("") };
+    gboolean ok = TRUE;
 
     t->file = file;
-    g_mutex_init(&t->blob_lock);
     t->nodes = g_ptr_array_new_with_free_func(node_free);
-    t->root = node_new(MFS_NODE_DIR, "");
+    t->root = node_new("", NULL, NULL);
     g_ptr_array_add(t->nodes, t->root);
     t->root->ino = MFS_ROOT_INO;
     t->root->parent = t->root;
 
-    g_hash_table_insert(top->dirs, ram->name, ram);
-    g_hash_table_insert(top->dirs, devices->name, devices);
-    g_hash_table_insert(top->dirs, superio->name, superio);
-    add_generated(top, "snapshot.json", summary_bytes);
-    ok = add_blocks(ram, file, err) && add_devices(devices, file, err) &&
-         add_superio(superio, file, err);
+    for (guint i = 0; ok && views[i]; i++) {
+        b.view = views[i];
+        b.dir = NULL;
+        /* Two views of one name are a bug of the table, not of a file. */
+        g_assert(!g_hash_table_contains(b.top->dirs, b.view->name) &&
+                 !g_hash_table_contains(b.top->files, b.view->name));
+        if (b.view->dir) {
+            b.dir = proto_new(b.view->name);
+            g_hash_table_insert(b.top->dirs, b.dir->name, b.dir);
+        }
+        ok = b.view->build(&b, file, err);
+    }
     if (ok)
-        ok = proto_build(t, top, t->root, err);
-    proto_free(top);
+        ok = proto_build(t, b.top, t->root, err);
+    proto_free(b.top);
     return ok ? g_steal_pointer(&t) : NULL;
 }
 
-GBytes *
-mfs_tree_blob(MfsTree *t, const MfsNode *n)
+MfsTree *
+mfs_tree_new(MrFile *file, GError **err)
 {
-    GBytes *b;
-
-    if (n->generate)
-        return n->generate(t->file);
-    g_mutex_lock(&t->blob_lock);
-    b = g_bytes_ref(n->blob);
-    g_mutex_unlock(&t->blob_lock);
-    return b;
-}
-
-void
-mfs_tree_set_blob(MfsTree *t, MfsNode *n, GBytes *blob)
-{
-    GBytes *old;
-
-    g_mutex_lock(&t->blob_lock);
-    old = n->blob;
-    n->blob = blob;
-    g_mutex_unlock(&t->blob_lock);
-    g_bytes_unref(old);
+    return mfs_tree_new_with(file, mfs_views, err);
 }
 
 void
@@ -462,7 +333,6 @@ mfs_tree_free(MfsTree *t)
         return;
     if (t->nodes)
         g_ptr_array_unref(t->nodes);
-    g_mutex_clear(&t->blob_lock);
     g_free(t);
 }
 
@@ -477,7 +347,7 @@ mfs_tree_get(const MfsTree *t, guint64 ino)
 MfsNode *
 mfs_tree_lookup(const MfsNode *dir, const char *name)
 {
-    if (dir->kind != MFS_NODE_DIR)
+    if (!MFS_NODE_IS_DIR(dir))
         return NULL;
     return g_hash_table_lookup(dir->by_name, name);
 }

@@ -1,63 +1,60 @@
-/* The mounted tree: which inode is which directory, RAM block or JSON file.
+/* The mounted tree: which inode is which directory or file, and the names.
  *
- * It is built once at mount from the validated model and never changes, so
- * the FUSE handlers read it without locks.  Inode numbers are assigned in
- * sorted path order, so the same snapshot gives the same numbers at every
- * mount.  No FUSE header here: the tree is tested without a mount.
+ * It is built once at mount by the views of mfs_views[] (mfs-view.h) from
+ * the validated model and never changes shape, so the FUSE handlers walk it
+ * without locks; a file's bytes are its ops' business.  Inode numbers are
+ * assigned in sorted path order, siblings before their children, so the
+ * same snapshot gives the same numbers at every mount.  Nothing here needs
+ * a mount: tests/fs/test-tree.c builds trees from synthetic snapshots.
  */
 #ifndef MFS_TREE_H
 #define MFS_TREE_H
 
 #include <glib.h>
 
+#include "mfs-view.h"
 #include "mr-file.h"
 
-typedef enum {
-    MFS_NODE_DIR,
-    MFS_NODE_BLOCK, /* a RAM block, read through format/ */
-    MFS_NODE_BLOB,  /* a JSON file whose bytes are built at mount */
-} MfsNodeKind;
-
-typedef struct MfsNode MfsNode;
 struct MfsNode {
     guint64 ino;
-    MfsNodeKind kind;
     char *name;           /* escaped directory entry name */
     MfsNode *parent;
-    GPtrArray *children;  /* MfsNode*, sorted by name (dirs only) */
-    GHashTable *by_name;  /* name -> MfsNode* (dirs only) */
-    MrRamBlock *block;    /* MFS_NODE_BLOCK */
-    GBytes *blob;         /* MFS_NODE_BLOB; read with mfs_tree_blob() */
-    /* Or, for a blob made afresh at each mfs_tree_blob(): */
-    GBytes *(*generate)(const MrFile *file);
-    /* A writable JSON file: parses a whole written document and changes
-     * the snapshot, or fails without changing anything. */
-    gboolean (*apply)(void *ctx, struct MfsNode *n, const char *text,
-                      gsize len, GError **err);
+    /* A directory (ops == NULL): */
+    GPtrArray *children;  /* MfsNode*, sorted by name */
+    GHashTable *by_name;  /* name -> MfsNode* */
+    /* A file: how it is served, and its view's data (freed by ops->free). */
+    const MfsFileOps *ops;
+    gpointer data;
 };
+
+#define MFS_NODE_IS_DIR(n) ((n)->ops == NULL)
 
 typedef struct {
     MrFile *file;         /* borrowed */
     GPtrArray *nodes;     /* index ino - 1 */
     MfsNode *root;
-    GMutex blob_lock;     /* JSON files change when Super I/O is written */
 } MfsTree;
-
-#define MFS_PC87312_NODE "pc87312.json"
 
 #define MFS_ROOT_INO 1
 
+/* The tree of every view in mfs_views[]. */
 MfsTree *mfs_tree_new(MrFile *file, GError **err);
+/* The tree of these views (NULL-terminated), for tests. */
+MfsTree *mfs_tree_new_with(MrFile *file, const MfsView *const *views,
+                           GError **err);
 void mfs_tree_free(MfsTree *t);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(MfsTree, mfs_tree_free)
 
+/* Adds a file of the view being built at parts, its path below the view's
+ * directory as escaped components (mfs_block_path()); NULL for a view that
+ * is one file.  The last suffix_len bytes of the last component (a
+ * device's ".INSTANCE.json") are kept when a long name is shortened.
+ * Takes data: ops->free frees it, also when it returns FALSE because the
+ * path is taken (the view then says by what, with its own context). */
+gboolean mfs_tree_add(MfsTreeBuilder *b, char **parts, gsize suffix_len,
+                      const MfsFileOps *ops, gpointer data);
+
 MfsNode *mfs_tree_get(const MfsTree *t, guint64 ino);
-/* A JSON document as the bytes of a file (pretty, newline-terminated);
- * takes the reference to o. */
-GBytes *mfs_json_bytes(json_object *o);
-/* A JSON file's current bytes (a reference) and their replacement. */
-GBytes *mfs_tree_blob(MfsTree *t, const MfsNode *n);
-void mfs_tree_set_blob(MfsTree *t, MfsNode *n, GBytes *blob); /* takes blob */
 MfsNode *mfs_tree_lookup(const MfsNode *dir, const char *name);
 /* The node at a '/'-separated path below the root ("ram/pc.ram"). */
 MfsNode *mfs_tree_resolve(const MfsTree *t, const char *path);

@@ -1,7 +1,8 @@
 /* The handlers that change the snapshot: write, setattr, fallocate, fsync.
- * What may change is FORMAT.md §12: page data and bitmap bits of blocks,
- * never the file's size or anything else, so every size change is refused
- * before anything is written. */
+ * What may change is FORMAT.md §12: page data and bitmap bits of blocks
+ * and fixed-size leaves of device sections, never the file's size or
+ * anything else, so every size change is refused before anything is
+ * written.  The files' own writes are their ops' (mfs-view.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
@@ -9,22 +10,39 @@
 
 #include "mfs-fs.h"
 
-static MfsNode *
-block_node(fuse_req_t req, fuse_ino_t ino, int *e)
+/* The file a write-side request names: 0, -ENOENT, -EISDIR, -EROFS on a
+ * read-only mount, -EACCES for a file that cannot be written in place. */
+static int
+writable_node(MfsFs *fs, fuse_ino_t ino, MfsNode **out)
 {
-    MfsFs *fs = fuse_req_userdata(req);
-    MfsNode *n = mfs_tree_get(fs->tree, ino);
+    int r = mfs_node_of(fs, ino, TRUE, out);
 
-    *e = 0;
-    if (n == NULL)
-        *e = ENOENT;
-    else if (n->kind == MFS_NODE_DIR)
-        *e = EISDIR;
-    else if (fs->updater == NULL)
-        *e = EROFS;
-    else if (n->kind != MFS_NODE_BLOCK)
-        *e = EACCES;
-    return *e ? NULL : n;
+    if (r == 0 && fs->updater == NULL)
+        r = -EROFS;
+    if (r == 0 && (*out)->ops->write == NULL)
+        r = -EACCES;
+    return r;
+}
+
+/* A file never grows.  Like a write that reaches a file-size limit, a write
+ * running past the end writes what lies inside the file and returns that
+ * short count; a write at or past the end gets EFBIG.  (The kernel splits
+ * writes at uncached partial pages, so the daemon could not refuse a
+ * crossing write whole anyway.) */
+static int
+write_file(MfsFs *fs, MfsNode *n, const char *buf, size_t size, off_t off,
+           size_t *done)
+{
+    guint64 end = n->ops->size(fs, n);
+    int r;
+
+    if (off < 0 || (guint64)off >= end)
+        return -EFBIG;
+    size = (size_t)MIN((guint64)size, end - (guint64)off);
+    if ((r = n->ops->write(fs, n, buf, (guint64)off, size)) < 0)
+        return r;
+    *done = size;
+    return 0;
 }
 
 void
@@ -32,38 +50,19 @@ mfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
           off_t off, struct fuse_file_info *fi)
 {
     MfsFs *fs = fuse_req_userdata(req);
-    g_autoptr(GError) err = NULL;
     MfsNode *n;
-    int e;
+    size_t done = size;
+    int r;
 
-    n = mfs_tree_get(fs->tree, ino);
-    if (n && n->kind == MFS_NODE_BLOB && n->apply && fs->updater) {
-        if (mfs_doc_write(fs, fi, buf, size, off, &e))
-            fuse_reply_write(req, size);
-        else
-            fuse_reply_err(req, e);
-        return;
-    }
-    n = block_node(req, ino, &e);
-    if (n == NULL) {
-        fuse_reply_err(req, e);
-        return;
-    }
-    /* A block never grows.  Like a write that reaches a file-size limit,
-     * a write running past the end writes what lies inside the block and
-     * returns that short count; a write at or past the end gets EFBIG.
-     * (The kernel splits writes at uncached partial pages, so the daemon
-     * could not refuse a crossing write whole anyway.) */
-    if (off < 0 || (guint64)off >= n->block->used_length) {
-        fuse_reply_err(req, EFBIG);
-        return;
-    }
-    size = (size_t)MIN((guint64)size, n->block->used_length - (guint64)off);
-    if (!mr_block_write(fs->updater, n->block, buf, (guint64)off, size, &err)) {
-        fuse_reply_err(req, mfs_errno_from_error(err, "write"));
-        return;
-    }
-    fuse_reply_write(req, size);
+    /* A document open for writing collects what is written (mfs-doc.c). */
+    if (mfs_doc_is_open(fi))
+        r = mfs_doc_write(fi, buf, size, off);
+    else if ((r = writable_node(fs, ino, &n)) == 0)
+        r = write_file(fs, n, buf, size, off, &done);
+    if (r < 0)
+        fuse_reply_err(req, -r);
+    else
+        fuse_reply_write(req, done);
 }
 
 void
@@ -73,32 +72,56 @@ mfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
     MfsFs *fs = fuse_req_userdata(req);
     MfsNode *n = mfs_tree_get(fs->tree, ino);
     struct stat st;
+    int r = 0;
 
-    if (n == NULL) {
-        fuse_reply_err(req, ENOENT);
-        return;
-    }
-    if (fs->updater == NULL) {
-        fuse_reply_err(req, EROFS);
-        return;
-    }
+    if (n == NULL)
+        r = -ENOENT;
+    else if (fs->updater == NULL)
+        r = -EROFS;
     /* A document being rewritten (">" or ftruncate on an open file). */
-    if (n->kind == MFS_NODE_BLOB && n->apply && to_set == FUSE_SET_ATTR_SIZE &&
-        fi && mfs_doc_truncate(fi, attr->st_size)) {
-        mfs_fill_stat(fs, n, &st);
-        fuse_reply_attr(req, &st, mfs_attr_timeout(fs, n));
+    else if (to_set == FUSE_SET_ATTR_SIZE && mfs_doc_is_open(fi))
+        r = mfs_doc_truncate(fi, attr->st_size);
+    /* Truncating to the size a file already has changes nothing; any other
+     * size, mode, owner or time cannot be stored in a migration file. */
+    else if ((to_set & ~FUSE_SET_ATTR_SIZE) != 0 ||
+             ((to_set & FUSE_SET_ATTR_SIZE) &&
+              (MFS_NODE_IS_DIR(n) || n->ops->write == NULL ||
+               (guint64)attr->st_size != n->ops->size(fs, n))))
+        r = -EPERM;
+    if (r < 0) {
+        fuse_reply_err(req, -r);
         return;
     }
     mfs_fill_stat(fs, n, &st);
-    /* Truncating to the size a file already has changes nothing; any other
-     * size, mode, owner or time cannot be stored in a migration file. */
-    if ((to_set & ~FUSE_SET_ATTR_SIZE) != 0 ||
-        ((to_set & FUSE_SET_ATTR_SIZE) &&
-         (n->kind != MFS_NODE_BLOCK || attr->st_size != st.st_size))) {
-        fuse_reply_err(req, EPERM);
-        return;
-    }
     fuse_reply_attr(req, &st, mfs_attr_timeout(fs, n));
+}
+
+/* Zeroing and punching holes write zeros, which a RAM block stores as
+ * absent pages; allocating is a no-op (every page has its slot). */
+static int
+fallocate_file(MfsFs *fs, MfsNode *n, int mode, off_t off, off_t length)
+{
+    guint64 size = n->ops->size(fs, n), end;
+
+    if (off < 0 || length <= 0)
+        return -EINVAL;
+    end = (guint64)off + (guint64)length;
+    if (!(mode & FALLOC_FL_KEEP_SIZE) && end > size)
+        return -EFBIG;
+    switch (mode & ~FALLOC_FL_KEEP_SIZE) {
+    case 0:
+        return 0;
+    case FALLOC_FL_PUNCH_HOLE:
+    case FALLOC_FL_ZERO_RANGE:
+        if ((mode & FALLOC_FL_PUNCH_HOLE) && !(mode & FALLOC_FL_KEEP_SIZE))
+            return -EINVAL;
+        if ((guint64)off >= size)
+            return 0;
+        return n->ops->write(fs, n, NULL, (guint64)off,
+                             (gsize)(MIN(end, size) - (guint64)off));
+    default:
+        return -EOPNOTSUPP;
+    }
 }
 
 void
@@ -106,51 +129,12 @@ mfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
               off_t length, struct fuse_file_info *fi)
 {
     MfsFs *fs = fuse_req_userdata(req);
-    g_autoptr(GError) err = NULL;
     MfsNode *n;
-    guint64 size, end;
-    int e;
+    int r = writable_node(fs, ino, &n);
 
-    n = block_node(req, ino, &e);
-    if (n == NULL) {
-        fuse_reply_err(req, e);
-        return;
-    }
-    size = n->block->used_length;
-    if (off < 0 || length <= 0) {
-        fuse_reply_err(req, EINVAL);
-        return;
-    }
-    end = (guint64)off + (guint64)length;
-    if (!(mode & FALLOC_FL_KEEP_SIZE) && end > size) {
-        fuse_reply_err(req, EFBIG);
-        return;
-    }
-    switch (mode & ~FALLOC_FL_KEEP_SIZE) {
-    case 0:
-        /* Every page already has its slot in the file. */
-        fuse_reply_err(req, 0);
-        return;
-    case FALLOC_FL_PUNCH_HOLE:
-    case FALLOC_FL_ZERO_RANGE:
-        if ((mode & FALLOC_FL_PUNCH_HOLE) && !(mode & FALLOC_FL_KEEP_SIZE)) {
-            fuse_reply_err(req, EINVAL);
-            return;
-        }
-        if ((guint64)off >= size) {
-            fuse_reply_err(req, 0);
-            return;
-        }
-        if (!mr_block_write(fs->updater, n->block, NULL, (guint64)off,
-                            (gsize)(MIN(end, size) - (guint64)off), &err)) {
-            fuse_reply_err(req, mfs_errno_from_error(err, "fallocate"));
-            return;
-        }
-        fuse_reply_err(req, 0);
-        return;
-    default:
-        fuse_reply_err(req, EOPNOTSUPP);
-    }
+    if (r == 0)
+        r = fallocate_file(fs, n, mode, off, length);
+    fuse_reply_err(req, -r);
 }
 
 void
@@ -161,7 +145,7 @@ mfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
     g_autoptr(GError) err = NULL;
 
     if (fs->updater && !mr_updater_sync(fs->updater, &err)) {
-        fuse_reply_err(req, mfs_errno_from_error(err, "fsync"));
+        fuse_reply_err(req, -mfs_errno_from_error(err, "fsync"));
         return;
     }
     fuse_reply_err(req, 0);

@@ -117,6 +117,7 @@ parse_one_option(MountConfig *c, const char *opt, GError **err)
         unsigned long m = strtoul(val, &end, 8);
         if (*val == '\0' || *end != '\0' || m > 0777)
             goto bad;
+        fs->has_umask = TRUE;
         fs->umask = (mode_t)m;
     } else if (g_str_equal(key, "offset") && val && cli_parse_u64(val, &n)) {
         c->open.has_stream_offset = TRUE;

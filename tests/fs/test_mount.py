@@ -578,6 +578,60 @@ def test_foreground_and_single_thread_modes():
         os.rmdir(mnt)
 
 
+def test_foreground_mount_fails_when_its_session_loop_fails():
+    """mount.mramfs -f serves until unmount; when the session loop itself
+    fails, that is an error: exit status 3 and a message, never 0, and the
+    mount is gone.  The loop is made to fail for real: libfuse cannot start
+    its first worker thread when FUSE_THREAD_STACK asks for a 2 GB stack
+    under a 1 GB address-space limit (the mount itself needs far less).
+    Not under valgrind or AddressSanitizer, which need more address space
+    than that."""
+    snap = snapshot()
+    mount = Tools.mount_binary or Tools.mount
+    mnt = tempfile.mkdtemp(prefix="mramfs-mnt-")
+    env = dict(os.environ, FUSE_THREAD_STACK=str(2000 * 1000 * 1000))
+    try:
+        r = subprocess.run(["prlimit", "--as=%d" % (1000 * 1000 * 1000), mount,
+                            snap, mnt, "-f"], env=env, capture_output=True,
+                           text=True, timeout=60)
+        if "AddressSanitizer" in r.stderr and "ulimit -v" in r.stderr:
+            print("    skipped: AddressSanitizer cannot run under an "
+                  "address-space limit")
+            return
+        assert r.returncode == 3 and "serving the mount failed" in r.stderr, \
+            "exit %d, stderr %r" % (r.returncode, r.stderr)
+        assert not is_mounted(mnt), "the failed mount was left mounted"
+    finally:
+        unmount(mnt)
+        os.rmdir(mnt)
+
+
+def test_foreground_mount_on_a_relative_path_is_unmounted_at_sigterm():
+    """libfuse changes to / even in the foreground and unmounts by the path
+    it mounted: a relative mount point must still be unmounted."""
+    snap = snapshot()
+    parent = tempfile.mkdtemp(prefix="mramfs-rel-")
+    mnt = os.path.join(parent, "m")
+    os.mkdir(mnt)
+    p = None
+    try:
+        p = subprocess.Popen([Tools.mount, snap, "m", "-f"], cwd=parent,
+                             stderr=subprocess.PIPE, text=True)
+        wait_until(lambda: is_mounted(mnt), what="foreground mount")
+        p.send_signal(signal.SIGTERM)
+        code = p.wait(60)
+        err = p.stderr.read()
+        assert code == 0 and not is_mounted(mnt), \
+            "exit %d, still mounted %s, stderr %r" % (code, is_mounted(mnt), err)
+    finally:
+        if p and p.poll() is None:
+            p.kill()
+            p.wait()
+        unmount(mnt)
+        os.rmdir(mnt)
+        os.rmdir(parent)
+
+
 def main():
     global TMP
     ap = argparse.ArgumentParser()

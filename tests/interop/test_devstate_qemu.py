@@ -36,11 +36,19 @@ right before the save. Then:
             lies about a struct's size, one nested too deep, and one whose
             section overruns its footer: mount.mramfs and mramfs-info
             --devices exit 1 with one stderr line naming the copy and
-            "offset 0x", nothing mounted.
+            "offset 0x", nothing mounted;
+  undecodable  a copy whose vmdesc describes the chip's section in a shape
+            its Super I/O decoder cannot read (the PC87312 regs as a 3-byte
+            buffer; the via-isa config space as 64 + 192 bytes):
+            mramfs-info and mramfs-check accept it, mount.mramfs mounts it
+            (read-write) saying so on stderr, ram/ and devices/ are as in
+            the original, and the chip's superio/ file is a read-only
+            document with "decoded": false and the reason.
 
     test_devstate_qemu.py --info BUILD/tools/mramfs-info \\
                           --read BUILD/tests/mr-read-block \\
-                          --mount BUILD/tools/mount.mramfs --case ppc-40p
+                          --mount BUILD/tools/mount.mramfs \\
+                          --check BUILD/tools/mramfs-check --case ppc-40p
     test_devstate_qemu.py --list
 
 --read is accepted for the same command line as test_interop.py and not
@@ -172,8 +180,8 @@ def escape_component(c):
 
 
 def device_path(idstr, instance):
-    """devices/ path of a section (fs/mfs-tree.c: the block path rule, the
-    last component + ".INSTANCE.json")."""
+    """devices/ path of a section (fs/mfs-view-devices.c: the block path
+    rule of fs/mfs-tree.c, the last component + ".INSTANCE.json")."""
     parts = [escape_component(c) for c in idstr.split("/") if c]
     if not parts:
         parts = ["%2F" * len(idstr)]
@@ -263,10 +271,11 @@ def write_doc(path, text):
 class Env:
     """What every check needs: the tools, the checks, the work directory."""
 
-    def __init__(self, checks, info, mount, workdir):
+    def __init__(self, checks, info, mount, workdir, check=None):
         self.checks = checks
         self.info = info
         self.mount = mount
+        self.check = check
         self.workdir = workdir
         self._n = 0
 
@@ -812,6 +821,103 @@ def check_damaged(env, snap, summary, workdir):
 
 
 # --------------------------------------------------------------------------
+# A section the Super I/O decoder cannot interpret
+
+
+def undecodable_edit(case):
+    """(what, edit(vmdesc), superio file, device, words of the reason): a
+    vmdesc that still bounds every section as QEMU wrote it, but gives the
+    chip's section a shape its decoder does not read."""
+    if case.superio == "pc87312.json":
+        def edit(v):
+            d = next(d for d in v["devices"] if d["name"] == "pc87312")
+            i = next(i for i, f in enumerate(d["fields"]) if f["name"] == "regs")
+            d["fields"][i] = {"name": "regs", "type": "buffer", "size": 3}
+        return ("the PC87312 regs described as a 3-byte buffer", edit,
+                "pc87312.json", "pc87312", "pc87312")
+
+    def edit(v):
+        d = next(d for d in v["devices"] if d["name"].endswith("/via-isa"))
+        fields = d["fields"][0]["struct"]["fields"]
+        i = next(i for i, f in enumerate(fields) if f["name"] == "config[0]")
+        fields[i:i + 1] = [{"name": "config[0]", "type": "pci config", "size": 64},
+                           {"name": "config_rest", "type": "buffer", "size": 192}]
+    # Without its config space the chip is not known: the file is named
+    # after the section's device.
+    return ("the via-isa config space described as 64 + 192 bytes", edit,
+            "via-isa.json", "via-isa", "config[0]")
+
+
+def check_undecodable(env, case, snap, summary, workdir, files):
+    """files: the original's tree_files()."""
+    c = env.checks
+    what, change, node_name, device, needle = undecodable_edit(case)
+    sec = next(d for d in summary["devices"]
+               if d["name"] == device or d["name"].endswith("/" + device))
+    changed = "devices/" + device_path(sec["name"], sec["instance_id"])
+    off, raw = read_vmdesc(snap.path, summary)
+    copy = os.path.abspath(os.path.join(workdir, "undecodable.mig"))
+    sparse_copy(snap.path, copy)
+    v = json.loads(raw)
+    change(v)
+    write_vmdesc(copy, off, json.dumps(v).encode())
+    r = run([env.info, "--json", copy])
+    c.ok(r.returncode == 0, "%s: mramfs-info --json exits 0" % what,
+         r.stderr.decode()[-500:])
+    if env.check:
+        r = run([env.check, copy])
+        c.ok(r.returncode == 0, "%s: mramfs-check exits 0" % what,
+             (r.stdout + r.stderr).decode()[-500:])
+    mnt = env.mountpoint()
+    try:
+        r = run([env.mount, copy, mnt])
+        err = r.stderr.decode("utf-8", "replace")
+        if not c.ok(r.returncode == 0 and mountlib.is_mounted(mnt),
+                    "%s: mount.mramfs mounts it (exit %d)" % (what, r.returncode),
+                    err[-1000:]):
+            return
+        c.ok("not decoded" in err and needle in err, "%s: mount.mramfs says on "
+             "stderr that %s was not decoded" % (what, device), err[-500:])
+        got = tree_files(mnt)
+        want = {p for p in files if not p.startswith("superio/")}
+        c.equal(sorted(p for p in got if not p.startswith("superio/")),
+                sorted(want), "%s: every file but superio/ is there" % what)
+        same = [p for p in files if p.startswith("ram/") or
+                (p.startswith("devices/") and p != changed)]
+        diff = [p for p in same if p not in got or got[p][0] != files[p][0]]
+        c.ok(not diff, "%s: ram/ and the other devices/ files read as in the "
+             "original (%d files)" % (what, len(same)), ", ".join(diff[:10]))
+        c.equal(sorted(p for p in got if p.startswith("superio/")),
+                ["superio/" + node_name], "%s: superio/ holds %s" % (what, node_name))
+        node = json.loads(got.get("superio/" + node_name, (b"{}", 0))[0])
+        c.ok(node.get("decoded") is False and needle in (node.get("reason") or "")
+             and node.get("device") == device,
+             "%s: superio/%s says \"decoded\": false, device %s, and why"
+             % (what, node_name, device), json.dumps(node)[:500])
+        if node.get("reason"):
+            c.note("reason: %s" % node["reason"][-200:])
+        c.equal((node.get("name"), node.get("offset")), (sec["name"], sec["offset"]),
+                "%s: ... and names its section and offset" % what)
+        e, step = write_doc(os.path.join(mnt, "superio", node_name), "{}")
+        c.ok(e == errno.EACCES and step == "open", "%s: superio/%s cannot be "
+             "opened for writing on a read-write mount (EACCES)" % (what, node_name),
+             "got %s at %s" % (errno.errorcode.get(e, e), step or "-"))
+        if device == "pc87312":
+            dev = json.loads(got[changed][0])
+            regs = dev.get("fields", {}).get("regs", {})
+            orig = json.loads(files["superio/pc87312.json"][0])["registers"]
+            c.equal((dev.get("decoded"), regs.get("type"), regs.get("value")),
+                    (True, "buffer", "".join(orig[k][2:] for k in ("fer", "far", "ptr"))),
+                    "%s: devices/pc87312.0.json shows regs as the buffer it is" % what)
+    finally:
+        if mountlib.is_mounted(mnt):
+            mountlib.unmount(mnt)
+        with contextlib.suppress(OSError):
+            os.rmdir(mnt)
+        os.unlink(copy)
+
+
+# --------------------------------------------------------------------------
 
 
 def run_case(case, env, workdir):
@@ -844,6 +950,7 @@ def run_case(case, env, workdir):
         node_text = files["superio/pc87312.json"][0].decode()
         check_refused_writes(env, path, node_text)
         check_damaged(env, snap, summary, workdir)
+        check_undecodable(env, case, snap, summary, workdir, files)
         check_pc87312_round_trip(env, case, snap, workdir, node_text)
     else:
         check_via(env, case, files, snap, qtree, regions)
@@ -853,6 +960,7 @@ def run_case(case, env, workdir):
              "open): nothing of it is in the file to write" % (
                  case.superio, errno.errorcode.get(e, e)))
         check_damaged(env, snap, summary, workdir)
+        check_undecodable(env, case, snap, summary, workdir, files)
     c.note("case %s took %.1f s" % (case.name, time.monotonic() - t0))
 
 
@@ -872,7 +980,8 @@ def main(argv=None):
 
     def run(case, workdir):
         env = Env(checks, os.path.abspath(args.info),
-                  os.path.abspath(args.mount), workdir)
+                  os.path.abspath(args.mount), workdir,
+                  os.path.abspath(args.check) if args.check else None)
         run_case(case, env, workdir)
 
     return ti.run_cases(cases, checks, args.keep, "mramfs-devstate-", run)

@@ -1,0 +1,260 @@
+/* ram/: one sparse file per RAM block, read from the pages' fixed offsets
+ * in the snapshot and written in place (FORMAT.md §9, §12).
+ *
+ * The read path is the mount's hot path: a read is one call through the
+ * ops into mr_block_read() (one pread per run of present pages) into the
+ * thread's reply buffer, with no lock and no allocation; -o splice hands
+ * libfuse the snapshot's descriptor instead.  Reads fail with EIO where the
+ * snapshot no longer reaches. */
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+
+#include "mfs-fs.h"
+#include "mr-error.h"
+#include "mr-read.h"
+
+#define XATTR_PREFIX "user.mramfs."
+
+static guint64
+block_size(MfsFs *fs, const MfsNode *n)
+{
+    return ((const MrRamBlock *)n->data)->used_length;
+}
+
+/* du counts what the snapshot holds, not the guest's RAM size. */
+static guint64
+block_stored(MfsFs *fs, const MfsNode *n)
+{
+    const MrRamBlock *b = n->data;
+
+    return mr_block_present_pages(b) * b->page_size;
+}
+
+/* The snapshot never changes size by our hand (FORMAT.md §12), but someone
+ * else may truncate it under the mount.  Slots past its end are gone: the
+ * read fails with EIO rather than a short reply, which the kernel takes for
+ * the end of the file (and then shrinks the file's size in its cache).
+ * Absent pages count too: the block is no longer in the file.  Said once
+ * per mount in the log. */
+static int
+check_in_file(MfsFs *fs, const MrRamBlock *b, guint64 end)
+{
+    const MrFile *f = fs->tree->file;
+    struct stat st;
+
+    if (fstat(f->fd, &st) != 0) {
+        int e = errno;
+        mfs_log(LOG_ERR, "%s: fstat: %s", f->path, g_strerror(e));
+        return -e;
+    }
+    if ((guint64)st.st_size >= b->pages_offset + end)
+        return 0;
+    if (g_atomic_int_compare_and_exchange(&fs->truncation_logged, 0, 1))
+        mfs_log(LOG_ERR, "%s: offset 0x%" G_GINT64_MODIFIER "x: the snapshot "
+                "was truncated to 0x%" G_GINT64_MODIFIER "x bytes while mounted "
+                "(it had 0x%" G_GINT64_MODIFIER "x): reads past its end fail "
+                "with EIO, writes fail", f->path, (guint64)st.st_size,
+                (guint64)st.st_size, f->file_size);
+    return -EIO;
+}
+
+/* The part of [off, off + len) inside the block, checked against the
+ * file's length: 0 with *end == off when nothing is left to read. */
+static int
+clip_read(MfsFs *fs, const MrRamBlock *b, guint64 off, gsize len,
+          guint64 *end)
+{
+    if (off >= b->used_length) {
+        *end = off;
+        return 0;
+    }
+    *end = off + MIN((guint64)len, b->used_length - off);
+    return b->stored ? check_in_file(fs, b, *end) : 0;
+}
+
+/* The default: the pages are read here (one pread per run of present
+ * pages, as libfuse would) into the reply, so that a read cut short by a
+ * truncation is an error (EIO), never a short reply. */
+static int
+block_read(MfsFs *fs, const MfsNode *n, void *buf, guint64 off, gsize len,
+           gsize *got)
+{
+    const MrRamBlock *b = n->data;
+    g_autoptr(GError) err = NULL;
+    guint64 end;
+    int r;
+
+    *got = 0;
+    if ((r = clip_read(fs, b, off, len, &end)) < 0 || end == off)
+        return r;
+    if (!mr_block_read(fs->tree->file, b, buf, off, (gsize)(end - off), &err))
+        return mfs_errno_from_error(err, "read");
+    *got = (gsize)(end - off);
+    return 0;
+}
+
+/* -o splice: one buffer per run of pages, the snapshot's descriptor for
+ * present runs and shared zeros for absent ones, so that libfuse can
+ * splice.  libfuse preads or splices them after we return and sends what
+ * it got, so a truncation racing with this read can still come out short;
+ * check_in_file() has made that a narrow window. */
+static int
+block_splice(MfsFs *fs, const MfsNode *n, guint64 pos, gsize len,
+             struct fuse_bufvec **out)
+{
+    const MrRamBlock *b = n->data;
+    g_autoptr(GError) err = NULL;
+    struct fuse_bufvec *bv;
+    size_t nbufs = 0;
+    guint64 end;
+    int r;
+
+    if ((r = clip_read(fs, b, pos, len, &end)) < 0)
+        return r;
+    bv = g_malloc0(sizeof(*bv) + (size_t)((end - pos) / b->page_size + 2) *
+                   sizeof(struct fuse_buf));
+    while (pos < end) {
+        guint64 page = pos / b->page_size;
+        MrPageRun run = mr_block_run_at(b, page, (end - 1) / b->page_size + 1);
+        guint64 run_end = MIN(end, (run.first + run.count) * b->page_size);
+        struct fuse_buf *fb = &bv->buf[nbufs++];
+
+        fb->size = (size_t)(run_end - pos);
+        if (run.present) {
+            fb->flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
+            fb->fd = fs->tree->file->fd;
+            fb->pos = (off_t)(b->pages_offset + pos);
+        } else {
+            fb->mem = fs->zeros;
+        }
+        pos = run_end;
+    }
+    bv->count = nbufs;
+    /* The runs came from bitmap chunks that may have failed to load. */
+    if (!mr_block_bitmap_ok(b, &err)) {
+        g_free(bv);
+        return mfs_errno_from_error(err, "read");
+    }
+    *out = bv;
+    return 0;
+}
+
+/* SEEK_DATA/SEEK_HOLE from the bitmap (FORMAT.md §11). */
+static int
+block_seek(MfsFs *fs, const MfsNode *n, guint64 off, gboolean data,
+           guint64 *out)
+{
+    const MrRamBlock *b = n->data;
+    g_autoptr(GError) err = NULL;
+    guint64 page = off / b->page_size, next;
+    gboolean present = b->stored && mr_bitmap_test(b->bitmap, page);
+
+    if (present == data)
+        next = page;
+    else if (!b->stored)
+        next = b->num_pages;
+    else
+        next = present ? mr_bitmap_next_clear(b->bitmap, page)
+                       : mr_bitmap_next_set(b->bitmap, page);
+    if (!mr_block_bitmap_ok(b, &err))
+        return mfs_errno_from_error(err, "lseek");
+    if (next >= b->num_pages && data)
+        *out = MFS_SEEK_NONE;
+    else
+        *out = next == page ? off : MIN(next * b->page_size, b->used_length);
+    return 0;
+}
+
+static int
+block_write(MfsFs *fs, MfsNode *n, const void *buf, guint64 off, gsize len)
+{
+    g_autoptr(GError) err = NULL;
+
+    if (!mr_block_write(fs->updater, n->data, buf, off, len, &err))
+        return mfs_errno_from_error(err, buf ? "write" : "fallocate");
+    return 0;
+}
+
+/* The xattrs of a block file: its identity and layout in the snapshot. */
+static const char *const block_xattrs[] = {
+    "idstr", "page_size", "used_length", "present_pages", "stored",
+    /* Only for a block stored in the file: */
+    "header_offset", "bitmap_offset", "pages_offset", NULL
+};
+#define STORED_ONLY 5
+
+static char *
+block_getxattr(MfsFs *fs, const MfsNode *n, const char *name)
+{
+    const MrRamBlock *b = n->data;
+
+    if (!g_str_has_prefix(name, XATTR_PREFIX))
+        return NULL;
+    name += strlen(XATTR_PREFIX);
+    if (g_str_equal(name, "idstr"))
+        return g_strdup(b->idstr);
+    if (g_str_equal(name, "page_size"))
+        return g_strdup_printf("%" G_GINT64_MODIFIER "u", b->page_size);
+    if (g_str_equal(name, "used_length"))
+        return g_strdup_printf("%" G_GINT64_MODIFIER "u", b->used_length);
+    if (g_str_equal(name, "present_pages"))
+        return g_strdup_printf("%" G_GINT64_MODIFIER "u", mr_block_present_pages(b));
+    if (g_str_equal(name, "stored"))
+        return g_strdup(b->stored ? "1" : "0");
+    if (!b->stored)
+        return NULL;
+    if (g_str_equal(name, "header_offset"))
+        return g_strdup_printf("%" G_GINT64_MODIFIER "u", b->header_offset);
+    if (g_str_equal(name, "bitmap_offset"))
+        return g_strdup_printf("%" G_GINT64_MODIFIER "u", b->bitmap_offset);
+    if (g_str_equal(name, "pages_offset"))
+        return g_strdup_printf("%" G_GINT64_MODIFIER "u", b->pages_offset);
+    return NULL;
+}
+
+static void
+block_listxattr(MfsFs *fs, const MfsNode *n, GString *names)
+{
+    const MrRamBlock *b = n->data;
+
+    for (guint i = 0; block_xattrs[i]; i++) {
+        if (!b->stored && i >= STORED_ONLY)
+            break;
+        g_string_append(names, XATTR_PREFIX);
+        g_string_append(names, block_xattrs[i]);
+        g_string_append_c(names, '\0');
+    }
+}
+
+/* The block belongs to the MrFile: nothing to free. */
+static const MfsFileOps block_ops = {
+    .size = block_size,
+    .stored = block_stored,
+    .read = block_read,
+    .splice = block_splice,
+    .seek = block_seek,
+    .write = block_write,
+    .getxattr = block_getxattr,
+    .listxattr = block_listxattr,
+};
+
+static gboolean
+build_ram(MfsTreeBuilder *tb, MrFile *f, GError **err)
+{
+    for (guint i = 0; i < f->blocks->len; i++) {
+        MrRamBlock *b = g_ptr_array_index(f->blocks, i);
+        g_auto(GStrv) parts = mfs_block_path(b->idstr);
+
+        if (!mfs_tree_add(tb, parts, 0, &block_ops, b)) {
+            mr_set_error(err, MR_ERROR_UNSUPPORTED, f->path, b->desc_offset,
+                         "ram block \"%s\" maps to the same path as another "
+                         "block (empty path components are dropped)", b->idstr);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+const MfsView mfs_view_ram = { "ram", TRUE, build_ram };
