@@ -177,6 +177,8 @@ on_event(MfsWatchEvent ev, int pid, gpointer data)
 void
 mfs_change_start(MfsFs *fs)
 {
+    if (fs->opts.no_watch)
+        return;
     fs->watch = mfs_watch_start(fs->tree->file->fd, fs->updater != NULL,
                                 on_event, fs);
     if (!g_str_equal(mfs_watch_method(fs->watch), "fanotify") &&

@@ -21,6 +21,7 @@ typedef struct {
     gboolean direct_io;
     gboolean splice;    /* splice replies from the snapshot (off: copy) */
     unsigned max_read;  /* bytes per read request, also max_write */
+    gboolean no_watch;  /* other programs' changes go unnoticed (mfs-change.c) */
 } MfsOptions;
 
 struct MfsFs {

@@ -124,6 +124,7 @@ options_json(const MfsOptions *o)
     json_object_object_add(j, "direct_io", json_object_new_boolean(o->direct_io));
     json_object_object_add(j, "splice", json_object_new_boolean(o->splice));
     json_object_object_add(j, "max_read", json_object_new_uint64(o->max_read));
+    json_object_object_add(j, "watch", json_object_new_boolean(!o->no_watch));
     if (o->has_uid)
         json_object_object_add(j, "uid", json_object_new_uint64(o->uid));
     if (o->has_gid)
@@ -143,7 +144,8 @@ stats_bytes(MfsFs *fs, const MfsNode *n)
     json_object_object_add(o, "state", json_object_new_string(mfs_snapshot_state_name(fs)));
     json_object_object_add(o, "uptime_seconds", json_object_new_double(up / 1e6));
     json_object_object_add(o, "watch", json_object_new_string(
-                               fs->watch ? mfs_watch_method(fs->watch) : "none"));
+                               fs->watch ? mfs_watch_method(fs->watch)
+                                         : "none (-o nowatch)"));
     json_object_object_add(o, "options", options_json(&fs->opts));
     json_object_object_add(o, "log_messages", json_object_new_uint64(mfs_log_count()));
     json_object_object_add(o, "views", views_json(fs));
