@@ -24,7 +24,9 @@
                    sparse`; the mount compared with pmemsave taken before
                    the save; a marker written through a read-write mount of a
                    copy; `virsh restore` of the copy; pmemsave reads both
-                   markers back; a plain `virsh save` (raw) is refused.  Skips (exit 77) with the reason when
+                   markers back; `virsh save` over the image while it is
+                   mounted (the mount notices, then shows the new save or
+                   refuses it); a plain `virsh save` (raw) is refused.  Skips (exit 77) with the reason when
                    libvirtd or virsh is missing or libvirtd cannot start.
 
     test_libvirt_qemu.py --info BUILD/tools/mramfs-info \\
@@ -36,6 +38,7 @@ Needs root and /dev/fuse.  Prints one line per check and ends with
 """
 
 import bz2
+import errno
 import gzip
 import json
 import lzma
@@ -305,6 +308,17 @@ def span_bytes(dumps, gpa, n):
     return None
 
 
+def wait_for_log(mnt, needle, timeout=30.0):
+    """.mramfs/log once it holds needle (or at the deadline)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with open(os.path.join(mnt, ".mramfs", "log")) as f:
+            log = f.read()
+        if needle in log or time.monotonic() > deadline:
+            return log
+        time.sleep(0.05)
+
+
 def case_virsh(case, tools, checks, workdir):
     lv = libvirt_session.start()    # raises libvirt_session.Unavailable
     try:
@@ -398,6 +412,44 @@ def run_virsh_case(lv, tools, checks, workdir):
               "mount (pmemsave at GPA 0x%x)" % MARKER2_GPA,
               ti.describe_difference(got2, marker2, ("pmemsave", "written")))
     checks.ok(got1 == marker, "and the loader's marker at GPA 0x%x" % MARKER_GPA)
+
+    # `virsh save` over the image while it is mounted rewrites the same
+    # inode: the mount must notice, then show the new save or refuse it
+    # (another layout), never the old bytes or a mix.
+    r = run_tool([tools.mount, image, mnt, "-o", "ro"])
+    checks.ok(r.returncode == 0, "the first image mounted again", r.stderr)
+    if r.returncode != 0:
+        return
+    try:
+        ram = os.path.join(mnt, "ram", "pc.ram")
+        with open(ram, "rb") as f:
+            checks.ok(os.pread(f.fileno(), len(marker2), boff) != marker2,
+                      "before: the first save does not hold the written bytes")
+        t = time.monotonic()
+        lv.virsh("save", name, image, "--image-format", "sparse")
+        checks.note("virsh save over the mounted image: %.1f s" % (time.monotonic() - t))
+        log = wait_for_log(mnt, "validated again after the change")
+        checks.ok("written by another program" in log,
+                  "the mount noticed libvirt rewriting the image", log[-2000:])
+        if "same layout" in log:
+            with open(ram, "rb") as f:
+                got = os.pread(f.fileno(), len(marker2), boff)
+            checks.ok(got == marker2, "same layout: the mount shows the new save "
+                      "(the bytes written through the copy's mount, restored and "
+                      "saved again)")
+        else:
+            try:
+                with open(ram, "rb") as f:
+                    os.pread(f.fileno(), 4096, boff)
+                failed = None
+            except OSError as e:
+                failed = e.errno
+            checks.ok(failed == errno.EIO and "another layout" in log,
+                      "another layout: reads fail with EIO and the log says why",
+                      "errno %s\n%s" % (failed, log[-2000:]))
+    finally:
+        mountlib.unmount(mnt)
+    lv.virsh("restore", image, "--paused")
 
     # What a plain `virsh save` writes (libvirt's raw format) is refused
     # with how to save a readable image.
