@@ -153,8 +153,14 @@ mfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
     g_autoptr(GError) err = NULL;
     gboolean ok;
 
-    /* The commit writes bitmap words, which a reload replaces. */
+    /* The commit writes bitmap words, which a reload replaces; nothing is
+     * written into a file another program changed (mfs-change.c). */
     g_rw_lock_reader_lock(&fs->model_lock);
+    if (g_atomic_int_get(&fs->state) != MFS_SNAPSHOT_VALID) {
+        g_rw_lock_reader_unlock(&fs->model_lock);
+        fuse_reply_err(req, EIO);
+        return;
+    }
     ok = fs->updater == NULL || mr_updater_sync(fs->updater, &err);
     g_rw_lock_reader_unlock(&fs->model_lock);
     fuse_reply_err(req, ok ? 0 : -mfs_errno_from_error(err, "fsync"));
@@ -238,7 +244,10 @@ mfs_destroy(void *userdata)
 
     /* Unmounting makes every write durable, data before bitmaps. */
     g_rw_lock_reader_lock(&fs->model_lock);
-    if (fs->updater && !mr_updater_sync(fs->updater, &err))
+    if (fs->updater && g_atomic_int_get(&fs->state) != MFS_SNAPSHOT_VALID)
+        mfs_log(LOG_WARNING, "%s: not synced at unmount: another program "
+                "changed it", fs->tree->file->path);
+    else if (fs->updater && !mr_updater_sync(fs->updater, &err))
         mfs_errno_from_error(err, "sync at unmount");
     g_rw_lock_reader_unlock(&fs->model_lock);
 }

@@ -156,6 +156,7 @@ def test_other_layout_fails_with_eio_says_why_and_recovers():
             expect_eio(lambda: os.pread(fd, PS, 0), "read")
             expect_eio(lambda: os.lseek(fd, 0, os.SEEK_DATA), "SEEK_DATA")
             expect_eio(lambda: os.pwrite(fd, b"x" * PS, 0), "write")
+            expect_eio(lambda: os.fsync(fd), "fsync")
             expect_eio(lambda: read_all(os.path.join(mnt, "snapshot.json")), "snapshot.json")
             expect_eio(lambda: read_all(os.path.join(mnt, "ram", "pc.bios")), "pc.bios")
             st = stats_of(mnt)
