@@ -210,6 +210,9 @@ mfs_session_run(MrFile *file, const MfsSessionOptions *o, GError **err)
         goto out_signals;
     }
     widen_readahead(mnt_abs, fs.opts.max_read, o->debug);
+    /* Not needed again (libfuse keeps its own copy), and the parent ends
+     * in fuse_daemonize() without reaching the cleanup. */
+    g_clear_pointer(&mnt_abs, g_free);
     /* The kernel mount exists now; fuse_daemonize() lets the parent exit
      * only after the child has detached, so `mount.mramfs` returns with a
      * mount that answers. */
