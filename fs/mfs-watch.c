@@ -98,26 +98,32 @@ attrib_seen(MfsWatch *w)
     }
 }
 
+/* Events are packed back to back: with FID records one may end anywhere,
+ * so each header is copied out before it is read. */
 static void
 read_fanotify(MfsWatch *w)
 {
-    guint8 buf[4096] __attribute__((aligned(8)));
+    guint8 buf[4096];
     ssize_t n;
 
     while ((n = read(w->events_fd, buf, sizeof(buf))) > 0) {
-        struct fanotify_event_metadata *m = (void *)buf;
-        for (; FAN_EVENT_OK(m, n); m = FAN_EVENT_NEXT(m, n)) {
-            if (m->vers != FANOTIFY_METADATA_VERSION)
+        struct fanotify_event_metadata m;
+
+        for (ssize_t at = 0; n - at >= (ssize_t)sizeof(m); at += m.event_len) {
+            memcpy(&m, buf + at, sizeof(m));
+            if (m.event_len < sizeof(m) || m.event_len > (guint32)(n - at))
+                break;
+            if (m.vers != FANOTIFY_METADATA_VERSION)
                 continue;
-            if (m->fd >= 0)
-                close(m->fd);
-            if (m->mask & FAN_Q_OVERFLOW)
+            if (m.fd >= 0)
+                close(m.fd);
+            if (m.mask & FAN_Q_OVERFLOW)
                 write_seen(w, 0);
-            if ((m->mask & (FAN_MODIFY | FAN_CLOSE_WRITE)) && m->pid != w->self)
-                write_seen(w, m->pid);
-            if (m->mask & FAN_ATTRIB)
+            if ((m.mask & (FAN_MODIFY | FAN_CLOSE_WRITE)) && m.pid != w->self)
+                write_seen(w, m.pid);
+            if (m.mask & FAN_ATTRIB)
                 attrib_seen(w);
-            if (m->mask & FAN_MOVE_SELF)
+            if (m.mask & FAN_MOVE_SELF)
                 w->fn(MFS_WATCH_RENAMED, 0, w->data);
         }
     }
@@ -126,19 +132,21 @@ read_fanotify(MfsWatch *w)
 static void
 read_inotify(MfsWatch *w)
 {
-    guint8 buf[4096] __attribute__((aligned(8)));
+    guint8 buf[4096];
     ssize_t n;
 
     while ((n = read(w->events_fd, buf, sizeof(buf))) > 0) {
-        for (ssize_t at = 0; at < n;) {
-            const struct inotify_event *e = (const void *)(buf + at);
-            at += (ssize_t)(sizeof(*e) + e->len);
-            if ((e->mask & (IN_MODIFY | IN_CLOSE_WRITE | IN_Q_OVERFLOW)) &&
+        struct inotify_event e;
+
+        for (ssize_t at = 0; n - at >= (ssize_t)sizeof(e);
+             at += (ssize_t)(sizeof(e) + e.len)) {
+            memcpy(&e, buf + at, sizeof(e));
+            if ((e.mask & (IN_MODIFY | IN_CLOSE_WRITE | IN_Q_OVERFLOW)) &&
                 !w->own_writes)
                 write_seen(w, 0);
-            if (e->mask & IN_ATTRIB)
+            if (e.mask & IN_ATTRIB)
                 attrib_seen(w);
-            if (e->mask & IN_MOVE_SELF)
+            if (e.mask & IN_MOVE_SELF)
                 w->fn(MFS_WATCH_RENAMED, 0, w->data);
         }
     }
