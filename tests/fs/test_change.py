@@ -9,20 +9,17 @@ are not changes.
 
 Usage: test_change.py --mount M --info I --synth S [NAME-FILTER]
 """
-import argparse
 import errno
 import json
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mountlib import (Tools, expected_block, mounted, pattern_page,  # noqa: E402
-                      run_module, synth, wait_until)
+from mountlib import (expected_block, mounted, pattern_page,  # noqa: E402
+                      run_script, synth, wait_until)
 
 PS = 4096
 TMP = None
@@ -273,23 +270,5 @@ def test_nowatch_leaves_the_snapshot_unwatched():
         assert stats_of(mnt)["state"] == "valid"
 
 
-def main():
-    global TMP
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--mount", required=True)
-    ap.add_argument("--info", required=True)
-    ap.add_argument("--synth", required=True)
-    ap.add_argument("filter", nargs="?")
-    a = ap.parse_args()
-    Tools.mount, Tools.info, Tools.synth = (os.path.realpath(a.mount),
-                                            os.path.realpath(a.info),
-                                            os.path.realpath(a.synth))
-    TMP = tempfile.mkdtemp(prefix="mramfs-change-")
-    try:
-        return run_module(globals(), a.filter)
-    finally:
-        shutil.rmtree(TMP, ignore_errors=True)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(globals(), "mramfs-change-"))

@@ -13,20 +13,17 @@
 
 Usage: test_daemon.py --mount M --info I --synth S [NAME-FILTER]
 """
-import argparse
 import json
 import os
 import re
-import shutil
 import struct
 import sys
-import tempfile
 import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mountlib import (Tools, expected_block, info_json, mounted,  # noqa: E402
-                      run_module, synth)
+from mountlib import (expected_block, info_json, mounted,  # noqa: E402
+                      run_script, synth)
 
 PS = 4096
 TMP = None
@@ -194,23 +191,5 @@ def test_libvirt_xml_edited_in_place_is_shown_anew():
         assert json.loads(read(mnt, "libvirt/header.json"))["domain"] == "renamed-guest"
 
 
-def main():
-    global TMP
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--mount", required=True)
-    ap.add_argument("--info", required=True)
-    ap.add_argument("--synth", required=True)
-    ap.add_argument("filter", nargs="?")
-    a = ap.parse_args()
-    Tools.mount, Tools.info, Tools.synth = (os.path.realpath(a.mount),
-                                            os.path.realpath(a.info),
-                                            os.path.realpath(a.synth))
-    TMP = tempfile.mkdtemp(prefix="mramfs-daemon-")
-    try:
-        return run_module(globals(), a.filter)
-    finally:
-        shutil.rmtree(TMP, ignore_errors=True)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(globals(), "mramfs-daemon-"))
