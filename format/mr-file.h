@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "mr-bitmap.h"
+#include "mr-libvirt.h"
 
 #define MR_FILE_MAGIC 0x5145564Du /* "QEVM" */
 #define MR_FILE_VERSION 3u
@@ -71,8 +72,9 @@ typedef struct {
 
 typedef struct {
     gboolean writable;
-    /* Where the stream starts (file:PATH,offset=N).  Without it, 0 if the
-     * magic is there, else the first magic within the first 64 MiB. */
+    /* Where the stream starts (file:PATH,offset=N).  Without it: where a
+     * libvirt header says, else 0 if the magic is there, else the first
+     * magic within the first 64 MiB. */
     gboolean has_stream_offset;
     guint64 stream_offset;
     MrBitmapOrder bitmap_order;
@@ -86,6 +88,7 @@ typedef struct {
     guint64 file_size;
     guint64 stream_offset;
     gboolean stream_offset_detected; /* found by searching, not given */
+    MrLibvirtHeader *libvirt; /* libvirt's header before the stream, or NULL */
 
     /* Configuration record (FORMAT.md §5). */
     char *machine;

@@ -51,6 +51,10 @@ gboolean mr_updater_sync(MrUpdater *u, GError **err);
 
 /* Pages that became present through this updater (for statistics). */
 guint64 mr_updater_pages_added(const MrUpdater *u);
+/* The same for block b, and its present pages written whole with zeros
+ * and punched (they keep their bit: no page is ever made absent). */
+void mr_updater_block_counts(const MrUpdater *u, const MrRamBlock *b,
+                             guint64 *made_present, guint64 *punched);
 
 /* The one repair mramfs-check(8) makes: clears the bits of b's bitmap past
  * its last page (FORMAT.md §11 R12, found with mr_block_stray_bits()).

@@ -7,6 +7,7 @@
 #include <gio/gio.h>
 
 #include "mfs-fs.h"
+#include "mfs-log.h"
 #include "mr-error.h"
 
 static gboolean use_syslog;
@@ -22,16 +23,17 @@ void
 mfs_log(int priority, const char *fmt, ...)
 {
     va_list ap;
+    g_autofree char *msg = NULL;
 
     va_start(ap, fmt);
-    if (use_syslog) {
-        vsyslog(priority, fmt, ap);
-    } else {
-        fputs("mramfs: ", stderr);
-        vfprintf(stderr, fmt, ap);
-        fputc('\n', stderr);
-    }
+    msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
+    /* Also in .mramfs/log, for whoever cannot read syslog. */
+    mfs_log_keep(priority, msg);
+    if (use_syslog)
+        syslog(priority, "%s", msg);
+    else
+        fprintf(stderr, "mramfs: %s\n", msg);
 }
 
 /* Errors of other domains come from the libraries the lower layers use

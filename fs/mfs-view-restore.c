@@ -16,8 +16,8 @@
 static char *
 args_text(MfsFs *fs, const MfsNode *n, GError **err)
 {
-    return mr_lazy_qemu_args_text(fs->tree->file, n->data,
-                                  fs->mountpoint ? fs->mountpoint : "", err);
+    return mr_lazy_qemu_args_text(fs->tree->file, n->data, fs->mountpoint,
+                                  err);
 }
 
 /* A file whose arguments cannot be made still has a byte, so that a read

@@ -17,6 +17,18 @@ human_size(guint64 n)
 }
 
 static void
+print_libvirt(const MrLibvirtHeader *h)
+{
+    g_autofree char *xml = human_size(h->xml_len);
+    g_autofree char *name = h->domain_name ? g_strdup_printf("\"%s\"", h->domain_name)
+                                           : g_strdup("(unknown)");
+
+    printf("libvirt:       save image of domain %s (format %s, was running: "
+           "%s, domain XML %s)\n", name, mr_libvirt_format_name(h->format),
+           h->was_running ? "yes" : "no", xml);
+}
+
+static void
 print_table(const MrFile *f)
 {
     g_autofree char *fsize = human_size(f->file_size);
@@ -24,6 +36,8 @@ print_table(const MrFile *f)
     guint64 present_total = 0;
 
     printf("file:          %s (%s)\n", f->path, fsize);
+    if (f->libvirt)
+        print_libvirt(f->libvirt);
     if (f->stream_offset)
         printf("stream offset: 0x%" G_GINT64_MODIFIER "x\n", f->stream_offset);
     printf("machine:       %s\n", f->machine ? f->machine : "(none)");

@@ -205,6 +205,27 @@ def valgrind_reports(logdir):
     return out
 
 
+def run_script(namespace, prefix):
+    """The main() of a mount test script: --mount, --info and --synth (the
+    built commands) and an optional NAME-FILTER; runs the module's test_*
+    with namespace["TMP"] a scratch directory, removed after."""
+    import argparse
+    import shutil
+    ap = argparse.ArgumentParser()
+    for tool in ("mount", "info", "synth"):
+        ap.add_argument("--" + tool, required=True)
+    ap.add_argument("filter", nargs="?")
+    a = ap.parse_args()
+    Tools.mount, Tools.info, Tools.synth = (os.path.realpath(a.mount),
+                                            os.path.realpath(a.info),
+                                            os.path.realpath(a.synth))
+    namespace["TMP"] = tempfile.mkdtemp(prefix=prefix)
+    try:
+        return run_module(namespace, a.filter)
+    finally:
+        shutil.rmtree(namespace["TMP"], ignore_errors=True)
+
+
 def run_module(namespace, only=None):
     """run_tests() on the test_* functions of a test module's globals(), in
     name order; only: run those whose name contains it."""

@@ -36,11 +36,10 @@ test_the_table_names_each_view_once_and_the_root_holds_them(void)
     }
     MRT_CHECK_U64(t->root->children->len, n);
     /* The views the mount has today; a new one adds a line here. */
-    MRT_CHECK_U64(n, 6);
-    for (guint i = 0; i < 6; i++) {
-        static const char *const want[] = { "devices", "guest", "ram",
-                                            "restore", "snapshot.json",
-                                            "superio" };
+    MRT_CHECK_U64(n, 8);
+    for (guint i = 0; i < 8; i++) {
+        static const char *const want[] = { ".mramfs", "devices", "guest", "libvirt", "ram",
+                                            "restore", "snapshot.json", "superio" };
         MRT_CHECK_STR(((MfsNode *)g_ptr_array_index(t->root->children, i))->name,
                       want[i]);
     }
@@ -57,7 +56,9 @@ test_inodes_follow_sorted_paths_siblings_before_children(void)
      * entries below them, in strcmp order. */
     static const char *const want[] = {
         "",                               /* 1 */
-        "devices", "guest", "ram", "restore", "snapshot.json", "superio",
+        ".mramfs", "devices", "guest", "libvirt", "ram", "restore", "snapshot.json",
+        "superio",
+        ".mramfs/log", ".mramfs/stats.json",
         "devices/pc87312.0.json", "devices/serial.0.json",
         "guest/memmap.json", "guest/physmem",
         "ram/%2E%2E", "ram/50%25", "ram/a", "ram/a%file", "ram/pc.ram",

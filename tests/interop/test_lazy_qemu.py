@@ -2,8 +2,8 @@
 """Lazy restore (issue 15) against QEMU 10.x: restore/ of a mount, and
 mramfs-restore.
 
-Lazy cases (pc-stopped, pc-running, pc-2.8, q35-big, ppc-pegasos2,
-mips-fuloong2e, ppc-40p): QEMU saves a mapped-ram snapshot with random
+Lazy cases (pc-stopped, pc-running, pc-2.8, pc-offset, q35-big,
+ppc-pegasos2, mips-fuloong2e, ppc-40p): QEMU saves a mapped-ram snapshot with random
 blobs in guest RAM (as test_interop.py places them); the snapshot is
 mounted, and then
 
@@ -87,6 +87,7 @@ class Case:
     nodefaults: bool = True
     stopped: bool = True
     mount_options: tuple = ("-o", "ro")
+    offset: int = 0    # the stream's start in the file, after a header
 
 
 CASES = [
@@ -101,6 +102,10 @@ CASES = [
     # "/objects/ID" unless qemu-args says otherwise.
     Case("pc-2.8", "x86 pc-i440fx-2.8 (an old machine type), 128 MiB",
          machine_args=["-M", "pc-i440fx-2.8", "-m", "128"]),
+    # What libvirt writes: its header first, QEMU's stream after it; QEMU
+    # is told the stream's offset (file:PATH,offset=N).
+    Case("pc-offset", "x86 pc, 128 MiB, stream at 0x3000 after a foreign "
+         "header", machine_args=["-M", "pc", "-m", "128"], offset=0x3000),
     Case("q35-big", "x86 q35, 5 GiB: RAM above 4 GiB",
          machine_args=["-M", "q35", "-m", "5G"]),
     Case("ppc-pegasos2", "Pegasos II, 256 MiB, VOF firmware", PPC,
@@ -168,6 +173,7 @@ def default_ram_id(binary, machine, workdir):
 
 def expected_args(ref, lazy, mnt):
     """restore/qemu-args as mramfs-restore(1) and mramfs(5) describe it."""
+    offset = ",offset=0x%x" % ref.stream_offset if ref.stream_offset else ""
     out = []
     if lazy:
         out += ["-machine", "memory-backend=" + lazy.name, "-object",
@@ -177,7 +183,7 @@ def expected_args(ref, lazy, mnt):
                     lazy.name, lazy.used_length, mnt, lazy.name)]
     for cap in ref.capabilities:
         out += ["-global", "migration.%s=on" % cap]
-    out += ["-incoming", "file:%s/restore/lazy.mig" % mnt]
+    out += ["-incoming", "file:%s/restore/lazy.mig%s" % (mnt, offset)]
     return out
 
 
@@ -261,9 +267,13 @@ def save(case, workdir, rng, checks):
     blocks = [b.name for b in ti.main_ram_blocks(pr.ramblocks, pmm)]
     blobs = ti.make_blobs(pmm, blocks, pr.roms, rng)
     path = os.path.join(workdir, case.name + ".mig")
+    if case.offset:
+        # QEMU keeps the bytes before the offset (FORMAT.md §3).
+        with open(path, "wb") as f:
+            f.write(b"LibvirtQemudSave" + rng.randbytes(case.offset - 16))
     snap = qh.save_snapshot(case.binary, case.machine_args, path, workdir,
                             stopped=case.stopped, blobs=blobs,
-                            nodefaults=case.nodefaults)
+                            nodefaults=case.nodefaults, offset=case.offset)
     checks.note("saved %s in %.1f s (%d blobs in %s)" % (
         path, snap.seconds, len(blobs), ", ".join(blocks)))
     return snap, blocks
@@ -278,7 +288,7 @@ def run_lazy(case, checks, workdir):
     rng = random.Random("mramfs-lazy/" + case.name)
     print("# case %s: %s" % (case.name, case.doc))
     snap, blocks = save(case, workdir, rng, checks)
-    ref = qh.read_ram_layout(snap.path)
+    ref = qh.read_ram_layout(snap.path, snap.offset)
     ram_id = default_ram_id(case.binary, ref.machine, workdir)
     lazy = next((b for b in ref.blocks if b.name == ram_id), None)
     checks.note("machine %s: default-ram-id %s; lazily served: %s" % (
