@@ -3,9 +3,9 @@
 mramfs-restore.
 
 Lazy cases (pc-stopped, pc-running, pc-2.8, pc-offset, q35-big,
-ppc-pegasos2, mips-fuloong2e, ppc-40p): QEMU saves a mapped-ram snapshot with random
-blobs in guest RAM (as test_interop.py places them); the snapshot is
-mounted, and then
+ppc-pegasos2, mips-fuloong2e, ppc-40p): QEMU saves a mapped-ram snapshot
+with random blobs in guest RAM (as test_interop.py places them); the
+snapshot is mounted, and then
 
   qemu-args  restore/qemu-args is, line for line, what the machine needs:
              the memory backend of the block QEMU's query-machines names
