@@ -12,12 +12,14 @@
 #include "mfs-vfile.h"
 #include "mr-lazy.h"
 
-/* The node's data is the lazily served block (NULL: none). */
+/* The node has no data: the lazily served block is looked up again (a
+ * name in a table), as a block pointer would make the node look like the
+ * block's own file to code that maps data to nodes (.mramfs/stats.json). */
 static char *
 args_text(MfsFs *fs, const MfsNode *n, GError **err)
 {
-    return mr_lazy_qemu_args_text(fs->tree->file, n->data, fs->mountpoint,
-                                  err);
+    return mr_lazy_qemu_args_text(fs->tree->file, mr_lazy_block(fs->tree->file),
+                                  fs->mountpoint, err);
 }
 
 /* A file whose arguments cannot be made still has a byte, so that a read
@@ -49,7 +51,6 @@ args_read(MfsFs *fs, const MfsNode *n, void *buf, guint64 off, gsize len,
     return 0;
 }
 
-/* The block belongs to the MrFile. */
 static const MfsFileOps args_ops = {
     .size = args_size,
     .read = args_read,
@@ -69,7 +70,7 @@ build_restore(MfsTreeBuilder *tb, MrFile *f, GError **err)
      * read-write mount a write under ram/ or superio/ changes bytes of the
      * stream: it is read through the daemon, never from a stale cache. */
     mfs_tree_add(tb, mig, 0, &mfs_vfile_ro_uncached_ops, v);
-    mfs_tree_add(tb, args, 0, &args_ops, lazy);
+    mfs_tree_add(tb, args, 0, &args_ops, NULL);
     return TRUE;
 }
 
