@@ -2,7 +2,7 @@
 """Lazy restore (issue 15) against QEMU 10.x: restore/ of a mount, and
 mramfs-restore.
 
-Lazy cases (pc-stopped, pc-running, pc-2.8, pc-offset, q35-big,
+Lazy cases (pc-stopped, pc-running, pc-2.8, pc-libvirt, q35-big,
 ppc-pegasos2, mips-fuloong2e, ppc-40p): QEMU saves a mapped-ram snapshot
 with random blobs in guest RAM (as test_interop.py places them); the
 snapshot is mounted, and then
@@ -61,6 +61,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import qemu_harness as qh  # noqa: E402
 import mount_checks  # noqa: E402
 import test_interop as ti  # noqa: E402
+import test_libvirt_qemu as tlq  # noqa: E402
 
 mountlib = mount_checks.mountlib
 
@@ -87,7 +88,7 @@ class Case:
     nodefaults: bool = True
     stopped: bool = True
     mount_options: tuple = ("-o", "ro")
-    offset: int = 0    # the stream's start in the file, after a header
+    libvirt: bool = False  # behind a libvirt save image's header
 
 
 CASES = [
@@ -102,10 +103,11 @@ CASES = [
     # "/objects/ID" unless qemu-args says otherwise.
     Case("pc-2.8", "x86 pc-i440fx-2.8 (an old machine type), 128 MiB",
          machine_args=["-M", "pc-i440fx-2.8", "-m", "128"]),
-    # What libvirt writes: its header first, QEMU's stream after it; QEMU
-    # is told the stream's offset (file:PATH,offset=N).
-    Case("pc-offset", "x86 pc, 128 MiB, stream at 0x3000 after a foreign "
-         "header", machine_args=["-M", "pc", "-m", "128"], offset=0x3000),
+    # A libvirt save image (sparse format): libvirt's header and domain XML
+    # first, QEMU's stream after them; QEMU is told where the stream starts
+    # (file:PATH,offset=N).
+    Case("pc-libvirt", "x86 pc, 128 MiB, in a libvirt save image",
+         machine_args=["-M", "pc", "-m", "128"], libvirt=True),
     Case("q35-big", "x86 q35, 5 GiB: RAM above 4 GiB",
          machine_args=["-M", "q35", "-m", "5G"]),
     Case("ppc-pegasos2", "Pegasos II, 256 MiB, VOF firmware", PPC,
@@ -267,13 +269,17 @@ def save(case, workdir, rng, checks):
     blocks = [b.name for b in ti.main_ram_blocks(pr.ramblocks, pmm)]
     blobs = ti.make_blobs(pmm, blocks, pr.roms, rng)
     path = os.path.join(workdir, case.name + ".mig")
-    if case.offset:
-        # QEMU keeps the bytes before the offset (FORMAT.md §3).
+    offset = 0
+    if case.libvirt:
+        # As libvirt saves: its header, then QEMU's stream at its end
+        # (QEMU keeps the bytes before the offset, FORMAT.md §3).
+        hdr = tlq.libvirt_header(tlq.domain_xml(case.name), "sparse")
         with open(path, "wb") as f:
-            f.write(b"LibvirtQemudSave" + rng.randbytes(case.offset - 16))
+            f.write(hdr)
+        offset = len(hdr)
     snap = qh.save_snapshot(case.binary, case.machine_args, path, workdir,
                             stopped=case.stopped, blobs=blobs,
-                            nodefaults=case.nodefaults, offset=case.offset)
+                            nodefaults=case.nodefaults, offset=offset)
     checks.note("saved %s in %.1f s (%d blobs in %s)" % (
         path, snap.seconds, len(blobs), ", ".join(blocks)))
     return snap, blocks
