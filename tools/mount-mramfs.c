@@ -11,12 +11,6 @@
 #include "mfs-session.h"
 #include "mr-error.h"
 
-/* Exit codes beyond cli-common.h's (documented in mount.mramfs(8)). */
-enum {
-    MOUNT_EXIT_MOUNT = 3,  /* the kernel or libfuse refused the mount */
-    MOUNT_EXIT_LOCKED = 4, /* the snapshot is mounted elsewhere */
-};
-
 #define DEFAULT_MAX_READ (1024u * 1024)
 
 typedef struct {
@@ -271,7 +265,7 @@ main(int argc, char **argv)
         if (err->domain == MR_ERROR)
             return MRAMFS_EXIT_INVALID;
         return g_error_matches(err, MFS_SESSION_ERROR, MFS_SESSION_ERROR_LOCKED)
-                   ? MOUNT_EXIT_LOCKED : MOUNT_EXIT_MOUNT;
+                   ? MRAMFS_EXIT_LOCKED : MRAMFS_EXIT_MOUNT;
     }
     return MRAMFS_EXIT_OK;
 }
