@@ -59,6 +59,9 @@ extern const struct fuse_lowlevel_ops mfs_ops;
 
 /* mfs-ops.c */
 void mfs_fill_stat(MfsFs *fs, const MfsNode *n, struct stat *st);
+/* n's size, with the model held: outside an operation that holds it (a
+ * refresh may replace what a file is made of). */
+guint64 mfs_file_size(MfsFs *fs, const MfsNode *n);
 double mfs_attr_timeout(const MfsFs *fs, const MfsNode *n);
 /* The node a request names: 0, or -ENOENT, or -EISDIR when want_file and
  * it is a directory. */
