@@ -132,10 +132,13 @@ settled(MfsFs *fs)
             mfs_log(LOG_WARNING, "%s: fstat: %s", f->path, g_strerror(errno));
         g_atomic_int_set(&fs->truncation_logged, 0);
     }
-    g_atomic_int_set(&fs->state, ok ? MFS_SNAPSHOT_VALID : MFS_SNAPSHOT_FAILED);
     g_rw_lock_writer_unlock(&fs->model_lock);
-    /* Nothing was served meanwhile, but stat may have cached sizes. */
+    /* No page was served meanwhile, but stat may have cached sizes of the
+     * snapshot that was: dropped before the files are served again, or a
+     * read could get the new bytes cut at an old size.  Not under the
+     * lock: dropping a page waits for the reads in flight on it. */
     invalidate_all(fs);
+    g_atomic_int_set(&fs->state, ok ? MFS_SNAPSHOT_VALID : MFS_SNAPSHOT_FAILED);
     if (ok)
         mfs_log(LOG_NOTICE, "%s: validated again after the change: same "
                 "layout, its files show the new bytes", f->path);
