@@ -61,9 +61,9 @@ build_guest(MfsTreeBuilder *tb, MrFile *f, GError **err)
     json_object_object_add(doc, "vmcore", status);
     add_file(tb, "memmap.json", &mfs_text_ops,
              mfs_text_new(mfs_json_bytes(doc), NULL));
-    add_file(tb, "physmem", &mfs_vfile_ram_ops, physmem);
+    add_file(tb, "physmem", &mfs_vfile_ram_ops, mfs_vfile_new(physmem));
     if (vmcore)
-        add_file(tb, "vmcore", &mfs_vfile_ro_uncached_ops, vmcore);
+        add_file(tb, "vmcore", &mfs_vfile_ro_uncached_ops, mfs_vfile_new(vmcore));
     return TRUE;
 }
 

@@ -69,7 +69,7 @@ build_restore(MfsTreeBuilder *tb, MrFile *f, GError **err)
     /* Two fixed names in a directory of their own: never taken.  On a
      * read-write mount a write under ram/ or superio/ changes bytes of the
      * stream: it is read through the daemon, never from a stale cache. */
-    mfs_tree_add(tb, mig, 0, &mfs_vfile_ro_uncached_ops, v);
+    mfs_tree_add(tb, mig, 0, &mfs_vfile_ro_uncached_ops, mfs_vfile_new(v));
     mfs_tree_add(tb, args, 0, &args_ops, NULL);
     return TRUE;
 }

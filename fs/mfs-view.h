@@ -21,8 +21,9 @@
  *     at each read (snapshot.json; a log or statistics would be the same);
  *   - writable documents: text with an apply() (superio/pc87312.json).
  *   - A file made of pieces of the snapshot (format/mr-vfile.h: guest
- *     memory, a core file, a migration stream) has the MrVfile as its data
- *     and the ops of mfs-vfile.h: mfs_vfile_ops read-only, or
+ *     memory, a core file, a migration stream) has an MfsVfile holding the
+ *     MrVfile as its data and the ops of mfs-vfile.h:
+ *     mfs_vfile_ro_uncached_ops read-only, or
  *     mfs_vfile_ram_ops, writable over its RAM block pieces and
  *     MFS_FILE_UNCACHED, as its bytes are also the block files' (a write to
  *     ram/pc.ram changes guest/physmem), which are uncached on a read-write
