@@ -124,7 +124,9 @@ settled(MfsFs *fs)
     ok = mr_file_reload(f, &err);
     if (ok) {
         /* Documents show device sections whose bytes may be new; NULL:
-         * whatever else the model holds (libvirt's XML). */
+         * whatever else the model holds (libvirt's XML, the guest's map
+         * and core, which follow device state).  Sizes may change too:
+         * invalidate_all() below drops the kernel's attributes. */
         for (guint i = 0; i < f->devices->len; i++)
             mfs_fs_section_changed(fs, g_ptr_array_index(f->devices, i));
         mfs_fs_section_changed(fs, NULL);

@@ -94,10 +94,15 @@ typedef struct {
      * time, only on a read-write mount. */
     int (*apply)(MfsFs *fs, MfsNode *n, const char *text, gsize len);
     /* After a document changed section `changed` of the snapshot: rebuild
-     * the file's bytes if they show it (mfs_fs_section_changed()).  NULL
-     * after another program rewrote the snapshot (mfs-change.c): whatever
-     * else of the model the file shows.  Never fails: a file it cannot
-     * rebuild says why. */
+     * the file's bytes if they show it (mfs_fs_section_changed()); readers
+     * may be reading meanwhile.  After another program rewrote the
+     * snapshot with the same layout (mfs-change.c), once for each device
+     * section and then once with NULL, for whatever else of the model the
+     * file shows; those calls hold the model as the writer, so nothing
+     * else uses any file, and the kernel's cache of every file (pages and
+     * size) is dropped after them.  Never fails: a file it cannot rebuild
+     * says why and fails its reads (a file cannot appear or disappear
+     * without a remount). */
     void (*refresh)(MfsFs *fs, MfsNode *n, const MrSection *changed);
     /* Extended attributes: a value (freed by the caller) or NULL, and the
      * names, each followed by '\0'.  NULL: none. */
