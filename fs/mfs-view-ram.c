@@ -240,24 +240,34 @@ static const MfsFileOps block_ops = {
     .listxattr = block_listxattr,
 };
 
+const MrRamBlock *
+mfs_ram_block_of(const MfsNode *n)
+{
+    return n->ops == &block_ops ? n->data : NULL;
+}
+
 void
 mfs_ram_invalidate(MfsFs *fs, const MrRamBlock *b, guint64 off, guint64 len)
 {
-    g_auto(GStrv) parts = NULL;
-    g_autofree char *joined = NULL, *path = NULL;
-    MfsNode *n;
+    GPtrArray *nodes = fs->tree->nodes;
 
     if (fs->se == NULL || len == 0)
         return;
-    parts = mfs_block_path(b->idstr);
-    joined = g_strjoinv("/", parts);
-    path = g_strconcat("ram/", joined, NULL);
-    n = mfs_tree_resolve(fs->tree, path);
-    /* Another inode than the one being written: no lock of the request's
-     * is held on it (libfuse's rule for notifying from a handler). */
-    if (n && n->ops == &block_ops)
-        fuse_lowlevel_notify_inval_inode(fs->se, n->ino, (off_t)off,
-                                         (off_t)len);
+    /* Found by what it serves, not by its path: a long or clashing idstr
+     * gets a name mfs-tree.c makes up.  A few hundred nodes at most for
+     * a snapshot QEMU wrote; no allocation on the write path. */
+    for (guint i = 0; i < nodes->len; i++) {
+        MfsNode *n = g_ptr_array_index(nodes, i);
+
+        /* Another inode than the one being written: no lock of the
+         * request's is held on it (libfuse's rule for notifying from a
+         * handler). */
+        if (mfs_ram_block_of(n) == b) {
+            fuse_lowlevel_notify_inval_inode(fs->se, n->ino, (off_t)off,
+                                             (off_t)len);
+            return;
+        }
+    }
 }
 
 static gboolean
