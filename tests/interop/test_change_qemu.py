@@ -30,7 +30,6 @@ keeps counting guest/physmem's reads across reloads.
     test_change_qemu.py --list
 """
 
-import argparse
 import dataclasses
 import errno
 import json
@@ -47,6 +46,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, _HERE)
 sys.path.insert(0, os.path.join(_HERE, "..", "fs"))
 import elfcore  # noqa: E402
+import mount_checks  # noqa: E402
 import mountlib  # noqa: E402
 import qemu_harness as qh  # noqa: E402
 import test_interop as ti  # noqa: E402
@@ -135,18 +135,7 @@ def make_refused(base, path):
 
 def data_extents(path):
     with open(path, "rb") as f:
-        fd, size, out, pos = f.fileno(), os.fstat(f.fileno()).st_size, [], 0
-        while pos < size:
-            try:
-                start = os.lseek(fd, pos, os.SEEK_DATA)
-            except OSError as e:
-                if e.errno == errno.ENXIO:
-                    break
-                raise
-            end = os.lseek(fd, start, os.SEEK_HOLE)
-            out.append((start, end))
-            pos = end
-    return out
+        return mount_checks.seek_runs(f.fileno(), os.fstat(f.fileno()).st_size)
 
 
 def same_file(a, b):
@@ -451,24 +440,11 @@ def check_rw_write(c, m, mounted):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--mount", help="path to mount.mramfs")
-    ap.add_argument("--info", help="path to mramfs-info")
-    ap.add_argument("--read", help="path to mr-read-block")
-    ap.add_argument("--case", action="append", help="case ('all' for every)")
-    ap.add_argument("--list", action="store_true")
-    ap.add_argument("--keep", metavar="DIR")
-    args = ap.parse_args(argv)
-    if args.list:
-        for case in CASES:
-            print(case.name)
+    ap, args, cases = ti.case_arguments(__doc__, CASES, argv)
+    if cases is None:
         return 0
-    if not args.case or not args.mount or not args.info or not args.read:
-        ap.error("--case, --mount, --info and --read are required")
-    by_name = {case.name: case for case in CASES}
-    names = list(by_name) if "all" in args.case else args.case
-    if any(n not in by_name for n in names):
-        ap.error("unknown case (see --list)")
+    if not args.mount or not args.info or not args.read:
+        ap.error("--mount, --info and --read are required")
     if shutil.which(X86) is None:
         print("%s is not installed" % X86)
         return 77
@@ -477,8 +453,7 @@ def main(argv=None):
     mountlib.Tools.read = os.path.abspath(args.read)
     qh.install_signal_cleanup()
     checks = ti.Checks()
-    return ti.run_cases([by_name[n] for n in names], checks, args.keep,
-                        "mramfs-change-",
+    return ti.run_cases(cases, checks, args.keep, "mramfs-change-",
                         lambda case, wd: run_case(case, checks, wd))
 
 
