@@ -87,12 +87,12 @@ take(MfsNode *n, const char *name, MrVfile **v, const char *why)
 {
     if (n == NULL && *v) {
         mfs_log(LOG_NOTICE, "guest/%s: can be made from the rewritten "
-                "snapshot, but a mount's files are fixed: mount it again "
-                "to see it", name);
+                "snapshot, but a file cannot appear without a remount: "
+                "mount it again to see it", name);
     } else if (n && *v == NULL) {
         mfs_log(LOG_ERR, "guest/%s: cannot be made from the rewritten "
                 "snapshot: %s; it fails with EIO rather than show the "
-                "snapshot that was (mount it again)", name, why);
+                "snapshot that was", name, why);
     }
     if (n)
         mfs_vfile_replace(n, g_steal_pointer(v));
@@ -119,7 +119,8 @@ guest_refresh(MfsFs *fs, MfsNode *n, const MrSection *changed)
                                json_object_new_boolean(FALSE));
         json_object_object_add(p.vmcore_status, "why", json_object_new_string(
             "the snapshot was rewritten while mounted and its core can now "
-            "be made, but a mount's files are fixed: mount it again"));
+            "be made, but a file cannot appear without a remount: mount it "
+            "again"));
     }
     take(vmcore, VMCORE, &p.vmcore, p.vmcore_why);
     mfs_text_set(n, mfs_json_bytes(p.doc));

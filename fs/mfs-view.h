@@ -1,9 +1,11 @@
 /* The views of the mount, and the operations their files are served with.
  *
  * Every top-level entry of the mount (ram/, devices/, superio/,
- * snapshot.json, guest/) is one view: one MfsView in the table of mfs-views.c and
- * one file, fs/mfs-view-NAME.c, that builds the view's files and says how
- * they are served.  The FUSE handlers (mfs-ops.c, mfs-write.c, mfs-doc.c)
+ * snapshot.json, guest/, libvirt/, .mramfs/, restore/) is one view: one
+ * MfsView in the table of mfs-views.c and one file, fs/mfs-view-NAME.c,
+ * that builds the view's files and says how they are served.  A view
+ * reaches another's files only through what that view's file exports in
+ * mfs-fs.h (mfs_ram_block_of, mfs_ram_invalidate), never by their data.  The FUSE handlers (mfs-ops.c, mfs-write.c, mfs-doc.c)
  * know no view: they call the MfsFileOps of the node a request names.
  *
  * Adding a view:
