@@ -376,6 +376,7 @@ test_a_blocks_counters_are_its_ram_files_whatever_shares_its_data(void)
     t = mfs_tree_new_with(f, views, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(t);
     fs.tree = t;
+    g_rw_lock_init(&fs.model_lock); /* stats.json holds it */
     ram = mfs_tree_resolve(t, "ram/pc.ram");
     shadow = mfs_tree_resolve(t, "shadow/of-pc.ram");
     CU_ASSERT_FATAL(ram && shadow && ram->data == shadow->data);
@@ -383,6 +384,7 @@ test_a_blocks_counters_are_its_ram_files_whatever_shares_its_data(void)
     ram->stats.read_bytes = 7 * FST_PS;
     shadow->stats.reads = 1000;
     o = fst_read_json(&fs, ".mramfs/stats.json");
+    g_rw_lock_clear(&fs.model_lock);
     if (o == NULL)
         return;
     b = json_object_array_get_idx(json_object_object_get(o, "ram_blocks"), 0);
