@@ -17,6 +17,8 @@
 
 #define XATTR_PREFIX "user.mramfs."
 
+extern const MfsView mfs_view_ram;
+
 static guint64
 block_size(MfsFs *fs, const MfsNode *n)
 {
@@ -246,28 +248,37 @@ mfs_ram_block_of(const MfsNode *n)
     return n->ops == &block_ops ? n->data : NULL;
 }
 
+/* The file of block b in the directory dir of ram/, or NULL. */
+static MfsNode *
+file_of(const MfsNode *dir, const MrRamBlock *b)
+{
+    for (guint i = 0; i < dir->children->len; i++) {
+        MfsNode *n = g_ptr_array_index(dir->children, i);
+        MfsNode *found = MFS_NODE_IS_DIR(n) ? file_of(n, b)
+                         : mfs_ram_block_of(n) == b ? n : NULL;
+
+        if (found)
+            return found;
+    }
+    return NULL;
+}
+
 void
 mfs_ram_invalidate(MfsFs *fs, const MrRamBlock *b, guint64 off, guint64 len)
 {
-    GPtrArray *nodes = fs->tree->nodes;
+    MfsNode *ram = mfs_tree_lookup(fs->tree->root, mfs_view_ram.name), *n;
 
-    if (fs->se == NULL || len == 0)
+    if (fs->se == NULL || len == 0 || ram == NULL)
         return;
     /* Found by what it serves, not by its path: a long or clashing idstr
-     * gets a name mfs-tree.c makes up.  A few hundred nodes at most for
-     * a snapshot QEMU wrote; no allocation on the write path. */
-    for (guint i = 0; i < nodes->len; i++) {
-        MfsNode *n = g_ptr_array_index(nodes, i);
-
-        /* Another inode than the one being written: no lock of the
-         * request's is held on it (libfuse's rule for notifying from a
-         * handler). */
-        if (mfs_ram_block_of(n) == b) {
-            fuse_lowlevel_notify_inval_inode(fs->se, n->ino, (off_t)off,
-                                             (off_t)len);
-            return;
-        }
-    }
+     * gets a name mfs-tree.c makes up.  A walk of ram/ (a node a block),
+     * with no allocation on the write path. */
+    n = file_of(ram, b);
+    /* Another inode than the one being written: no lock of the request's
+     * is held on it (libfuse's rule for notifying from a handler). */
+    if (n)
+        fuse_lowlevel_notify_inval_inode(fs->se, n->ino, (off_t)off,
+                                         (off_t)len);
 }
 
 static gboolean
