@@ -1,5 +1,7 @@
 #include "mr-summary.h"
 
+#include "mr-read.h"
+
 #include <errno.h>
 #include <unistd.h>
 
@@ -7,15 +9,21 @@ static json_object *
 block_json(const MrFile *f, const MrRamBlock *b)
 {
     json_object *o = json_object_new_object();
-    guint64 present = mr_block_present_pages(b);
+    g_autoptr(GError) err = NULL;
+    guint64 present;
+    gboolean counted = mr_block_count_present(b, &present, &err);
 
     json_object_object_add(o, "name", json_object_new_string(b->idstr));
     json_object_object_add(o, "used_length", json_object_new_uint64(b->used_length));
     json_object_object_add(o, "page_size", json_object_new_uint64(b->page_size));
     json_object_object_add(o, "num_pages", json_object_new_uint64(b->num_pages));
-    json_object_object_add(o, "present_pages", json_object_new_uint64(present));
-    json_object_object_add(o, "stored_bytes",
-                           json_object_new_uint64(present * b->page_size));
+    /* null, and why, when the bitmap can no longer be read whole. */
+    json_object_object_add(o, "present_pages",
+                           counted ? json_object_new_uint64(present) : NULL);
+    json_object_object_add(o, "stored_bytes", counted
+                           ? json_object_new_uint64(present * b->page_size) : NULL);
+    if (!counted)
+        json_object_object_add(o, "error", json_object_new_string(err->message));
     json_object_object_add(o, "stored", json_object_new_boolean(b->stored));
     json_object_object_add(o, "desc_offset", json_object_new_uint64(b->desc_offset));
     json_object_object_add(o, "header_offset", json_object_new_uint64(b->header_offset));

@@ -28,7 +28,6 @@ struct MfsFs {
     struct stat file_st; /* the snapshot's stat at mount: times, owner, modes */
     guint8 *zeros;       /* max_read bytes of zeros for absent pages */
     MrUpdater *updater;  /* NULL on a read-only mount */
-    gint truncation_logged; /* the snapshot was seen shorter (mfs-view-ram.c) */
     GMutex doc_lock;     /* one document applied at a time */
 };
 

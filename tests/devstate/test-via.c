@@ -123,7 +123,8 @@ via_node(Machine *m, const char *name, const char *machine,
     *node_name = NULL;
     if (f == NULL)
         return NULL;
-    o = ds_via_json(f, node_name, &err);
+    MRT_CHECK(ds_via_section(f) != NULL, "%s: the via-isa section is found", name);
+    o = ds_via_section(f) ? ds_via_json(f, ds_via_section(f), node_name, &err) : NULL;
     MRT_CHECK(o != NULL, "%s: ds_via_json: %s", name,
               err ? err->message : "(no node, no error)");
     if (o)
@@ -543,8 +544,7 @@ test_no_via_isa_no_node(void)
     path = dst_write("novia.mig", "fuloong2e", m.devs, m.n - 1, TRUE, NULL);
     f = MRT_OPEN(path, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    MRT_CHECK(ds_via_json(f, &node, &err) == NULL && err == NULL,
-              "no via-isa section: no node, no error");
+    MRT_CHECK(ds_via_section(f) == NULL, "no via-isa section: none found");
     MRT_CHECK_STR(node, "untouched");
 }
 
@@ -555,15 +555,13 @@ test_via_isa_without_vmdesc_no_node(void)
     Machine m;
     g_autofree char *path = NULL;
     g_autoptr(MrFile) f = NULL;
-    g_autoptr(GError) err = NULL;
-    const char *node = NULL;
 
     machine_init(&m, 0x0686, TRUE);
     path = dst_write("noviadesc.mig", "fuloong2e", m.devs, m.n, FALSE, NULL);
     f = MRT_OPEN(path, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    MRT_CHECK(ds_via_json(f, &node, &err) == NULL && err == NULL,
-              "no vmdesc: no node, no error: %s", err ? err->message : "");
+    MRT_CHECK(ds_via_section(f) == NULL,
+              "no vmdesc: nothing to decode it with, none found");
 }
 
 /* A via-isa whose description has no 256-byte dev.config[0] is an error
@@ -590,7 +588,7 @@ test_via_isa_without_config_space_is_an_error(void)
     json_object *o;
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    o = ds_via_json(f, &node, &err);
+    o = ds_via_json(f, ds_via_section(f), &node, &err);
     MRT_CHECK(o == NULL && err && strstr(err->message, path) &&
               strstr(err->message, at) && strstr(err->message, "config[0]"),
               "refused naming the file, \"%s\" and config[0]: %s", at,
@@ -635,7 +633,7 @@ test_read_errors_of_children_and_registers_are_reported(void)
             continue;
         }
         mrt_truncate(path, MRT_DEVICE(&l, at)->body_offset + 1);
-        o = ds_via_json(f, &node, &err);
+        o = ds_via_json(f, ds_via_section(f), &node, &err);
         MRT_CHECK(o == NULL && err && strstr(err->message, path),
                   "file cut in %s: an error naming the file: %s", cut_in[k],
                   err ? err->message : "(no error)");
