@@ -28,7 +28,7 @@ mr_file_lock(MrFile *f, MrLockMode mode, gint64 wait_us, GError **err)
     }
     if (e == EWOULDBLOCK)
         mr_set_error(err, MR_ERROR_BUSY, f->path, MR_NO_OFFSET,
-                     "the snapshot is in use: %s holds its lock",
+                     "the snapshot is in use: it is locked by %s",
                      mode == MR_LOCK_SHARED ? "a read-write mount or a repair"
                                             : "a mount or a repair");
     else

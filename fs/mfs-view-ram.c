@@ -111,13 +111,17 @@ block_splice(MfsFs *fs, const MfsNode *n, guint64 pos, gsize len,
             return mfs_errno_from_error(err, "read");
         }
         run_end = MIN(end, (run.first + run.count) * b->page_size);
-        fb->size = (size_t)(run_end - pos);
         if (run.present) {
-            fb->flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
-            fb->fd = mr_block_splice_source(fs->tree->file, b, pos, &at);
-            fb->pos = (off_t)at;
+            int fd = mr_block_splice_source(fs->tree->file, b, pos, &at);
+            *fb = (struct fuse_buf){
+                .size = (size_t)(run_end - pos),
+                .flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY,
+                .fd = fd,
+                .pos = (off_t)at,
+            };
         } else {
-            fb->mem = fs->zeros;
+            *fb = (struct fuse_buf){ .size = (size_t)(run_end - pos),
+                                     .mem = fs->zeros };
         }
         pos = run_end;
     }
