@@ -23,7 +23,6 @@ in the sanitizer build, any report) are checked at unmount.
 
 Usage: test_hostile.py --mount M --info I --synth S --read R --check C [FILTER]
 """
-import argparse
 import contextlib
 import errno
 import hashlib
@@ -37,8 +36,9 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mountlib  # noqa: E402
 from mountlib import (Tools, daemon_pid, expected_block, info_json, is_mounted,  # noqa: E402
-                      mounted, pattern_page, read_block, run_module, synth,
+                      mounted, pattern_page, read_block, sha256, synth,
                       tmpfs, unmount, wait_until)
 
 PS = 4096
@@ -757,11 +757,6 @@ def new_snapshot(name):
     return s
 
 
-def sha(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
-
-
 def flock_free(path):
     """Whether flock(1) could take the snapshot's lock right now."""
     return subprocess.run(["flock", "-n", "-x", path, "true"], timeout=30).returncode == 0
@@ -777,7 +772,7 @@ def test_8_renamed_over_the_mount_keeps_serving_the_old_snapshot():
         try:
             assert os.pread(fd, PS, 0) == want[:PS]
             os.rename(new.path, old.path)
-            new_sha = sha(old.path)
+            new_sha = sha256(old.path)
             # Pages not read before, and a page dropped from the cache: the
             # old snapshot, its layout and its bitmap.
             drop_cache(d.path("ram/pc.ram"))
@@ -789,7 +784,7 @@ def test_8_renamed_over_the_mount_keeps_serving_the_old_snapshot():
             assert os.pwrite(fd, b"\x5a" * PS, 30 * PS) == PS
             os.fsync(fd)
             assert os.pread(held, PS, old.block(0)["pages_offset"] + 30 * PS) == b"\x5a" * PS
-            assert sha(old.path) == new_sha, "a write through the mount changed the new file"
+            assert sha256(old.path) == new_sha, "a write through the mount changed the new file"
             # The path names another file now, with a lock of its own.
             with served(old.path, ["-o", "ro"]) as d2:
                 with open(d2.path("ram/pc.ram"), "rb") as f:
@@ -798,7 +793,7 @@ def test_8_renamed_over_the_mount_keeps_serving_the_old_snapshot():
         finally:
             os.close(fd)
             os.close(held)
-    assert sha(old.path) == new_sha
+    assert sha256(old.path) == new_sha
     info_json(old.path)
 
 
@@ -835,7 +830,7 @@ def test_8_rewritten_in_place_reads_the_new_bytes_at_the_old_offsets():
                 assert json.load(f)["machine"] == "old-machine"
             assert d.alive()
         # Unmounting wrote nothing into the new content.
-        assert sha(s.path) == sha(new.path), "%s: the mount changed the file" % tag
+        assert sha256(s.path) == sha256(new.path), "%s: the mount changed the file" % tag
         assert flock_free(s.path)
 
 
@@ -897,24 +892,9 @@ def test_9_full_file_system_gives_enospc_and_a_clean_snapshot():
 # ---------------------------------------------------------------------------
 
 def main():
-    global TMP, CHECK
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--mount", required=True)
-    ap.add_argument("--info", required=True)
-    ap.add_argument("--synth", required=True)
-    ap.add_argument("--read", required=True)
-    ap.add_argument("--check", required=True)
-    ap.add_argument("filter", nargs="?")
-    a = ap.parse_args()
-    Tools.mount, Tools.info, Tools.synth, Tools.read = (
-        os.path.realpath(a.mount), os.path.realpath(a.info), os.path.realpath(a.synth),
-        os.path.realpath(a.read))
-    CHECK = os.path.realpath(a.check)
-    TMP = tempfile.mkdtemp(prefix="mramfs-hostile-")
-    try:
-        return run_module(globals(), a.filter)
-    finally:
-        shutil.rmtree(TMP, ignore_errors=True)
+    return mountlib.main(globals(), tools=("mount", "info", "synth", "read", "check"),
+                         prefix="mramfs-hostile-")
+
 
 
 if __name__ == "__main__":
