@@ -1,5 +1,6 @@
 #include "mr-summary.h"
 
+#include "mr-error.h"
 #include "mr-read.h"
 
 #include <errno.h>
@@ -68,7 +69,11 @@ mr_summary_json(const MrFile *f)
 {
     json_object *o = json_object_new_object(), *arr;
 
-    json_object_object_add(o, "file", json_object_new_string(f->path));
+    /* The file's own name may be any bytes: JSON holds UTF-8 only. */
+    {
+        g_autofree char *path = mr_escape_text(f->path, -1);
+        json_object_object_add(o, "file", json_object_new_string(path));
+    }
     json_object_object_add(o, "file_size", json_object_new_uint64(f->file_size));
     json_object_object_add(o, "stream_offset", json_object_new_uint64(f->stream_offset));
     json_object_object_add(o, "machine", json_object_new_string(f->machine ? f->machine : ""));

@@ -891,6 +891,111 @@ def test_9_full_file_system_gives_enospc_and_a_clean_snapshot():
 
 # ---------------------------------------------------------------------------
 
+
+# ---------------------------------------------------------------------------
+# 10. Bytes of the snapshot never reach a terminal raw: escaped as \xNN in
+# every message, log line and text output, and JSON stays valid UTF-8
+# (FORMAT.md §8: names from the vmdesc are escaped when it is loaded)
+
+# Retitles an xterm and turns its text red if printed as is.
+HOSTILE = "\x1b]0;PWNED\x07\x1b[31m"
+HOSTILE_SHOWN = "\\x1b]0;PWNED\\x07\\x1b[31m"
+
+
+def raw_bytes_safe(data, what):
+    """data (bytes a command printed) holds no control byte but newline and
+    tab, and is valid UTF-8."""
+    text = data.decode("utf-8")  # raises on a flipped byte printed raw
+    bad = [c for c in text if (ord(c) < 0x20 and c not in "\n\t") or 0x7f <= ord(c) < 0xa0]
+    assert not bad, "%s: control characters %r reach the terminal: %r" % (
+        what, bad, text[:300])
+    return text
+
+
+def tool_output(argv):
+    r = subprocess.run(argv, capture_output=True, timeout=120)
+    return r.returncode, raw_bytes_safe(r.stdout, " ".join(argv) + " stdout"), \
+        raw_bytes_safe(r.stderr, " ".join(argv) + " stderr")
+
+
+def hostile_out_of_step(name, vmdesc_name_json):
+    """One device section "dev" whose vmdesc entry names something else
+    (vmdesc_name_json, raw JSON text of the name): "out of step"."""
+    s = Snap(name)
+    vm = s.vmdesc()
+    vm["devices"] = [device_desc(b"dev", [u32_field()])]
+    text = json.dumps(vm, separators=(",", ":")).encode()
+    text = text.replace(b'"name":"dev"', b'"name":' + vmdesc_name_json, 1)
+    s.set_tail(full_section(100, b"dev", b"\x11\x22\x33\x44"), raw_json=text)
+    return s
+
+
+def test_10_a_hostile_device_name_is_escaped_in_every_message():
+    for name, raw, shown in (
+            ("esc", json.dumps(HOSTILE).encode(), HOSTILE_SHOWN),
+            # A flipped byte: not UTF-8 (json-c does not check).
+            ("flip", b'"d\xffv"', "d\\xffv")):
+        s = hostile_out_of_step("hostile-" + name, raw)
+        for argv in ([Tools.info, s.path], [Tools.info, "--json", s.path],
+                     [CHECK, s.path]):
+            code, out, err = tool_output(argv)
+            assert shown in out + err and "out of step" in out + err, (argv, out, err)
+            assert code == (4 if argv[0] == CHECK else 1), (argv, code)
+        code, out, err = tool_output([CHECK, "--json", s.path])
+        report = json.loads(out)
+        assert code == 4 and shown in report["error"] and \
+            any(shown in p for p in report["problems"]), report
+        line = refused(s.path, None, shown, "out of step")
+        raw_bytes_safe(line.encode(), "mount.mramfs")
+
+
+def test_10_hostile_vmdesc_names_in_a_mounted_snapshot_are_escaped():
+    """A snapshot that mounts: a field named with the hostile sequence and
+    a flipped byte, and a field type so named: the device files and
+    mramfs-info --devices are valid JSON, the names escaped."""
+    s = Snap("hostile-mount")
+    vm = s.vmdesc()
+    vm["devices"] = [device_desc(b"dev", [{"name": "a" + HOSTILE, "type": "uint32",
+                                           "size": 4}]),
+                     device_desc(b"odd", [{"name": "x", "type": HOSTILE + "bad",
+                                           "size": 4}])]
+    text = json.dumps(vm, separators=(",", ":")).encode()
+    # A flipped byte inside a name: "a" of the first field's name.
+    text = text.replace(b'"name":"a', b'"name":"\xc3', 1)
+    s.set_tail(full_section(100, b"dev", b"\x11\x22\x33\x44") +
+               full_section(101, b"odd", b"\x55\x66\x77\x88"), raw_json=text)
+    code, out, _ = tool_output([Tools.info, "--devices", s.path])
+    devs = json.loads(out)
+    assert code == 0 and len(devs) == 2, (code, out)
+    assert list(devs[0]["fields"]) == ["\\xc3" + HOSTILE_SHOWN], devs[0]["fields"]
+    assert devs[1]["fields"]["x"]["type"] == HOSTILE_SHOWN + "bad", devs[1]
+    code, out, _ = tool_output([Tools.info, s.path])
+    assert code == 0 and "dev" in out, out
+    with served(s.path) as d:
+        for rel in ("devices/dev.0.json", "devices/odd.0.json", "snapshot.json"):
+            with open(d.path(rel), "rb") as f:
+                doc = json.loads(raw_bytes_safe(f.read(), rel))
+            if rel == "devices/dev.0.json":
+                assert list(doc["fields"]) == ["\\xc3" + HOSTILE_SHOWN], doc
+            if rel == "devices/odd.0.json":
+                assert doc["fields"]["x"]["type"] == HOSTILE_SHOWN + "bad", doc
+    raw_bytes_safe(open(d.log_path, "rb").read(), "the daemon's log")
+
+
+def test_10_the_daemon_log_escapes_what_it_is_given():
+    """The log of the mount (stderr in the foreground; syslog detached goes
+    through the same mfs_log()): a document refused for a hostile key
+    names the key escaped."""
+    s = Snap("hostile-log", dict(BASE, machine="40p", devices=[{"kind": "pc87312"}]))
+    with served(s.path) as d:
+        fd = os.open(d.path("superio/pc87312.json"), os.O_WRONLY | os.O_TRUNC)
+        os.write(fd, json.dumps({"registers": {HOSTILE: 1}}).encode())
+        expect_errno(errno.EINVAL, lambda: os.close(fd), "a hostile key is refused")
+    with open(d.log_path, "rb") as f:
+        log = raw_bytes_safe(f.read(), "the daemon's log")
+    assert "unknown key" in log and HOSTILE_SHOWN in log, log
+
+
 def main():
     return mountlib.main(globals(), tools=("mount", "info", "synth", "read", "check"),
                          prefix="mramfs-hostile-")
