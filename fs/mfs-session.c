@@ -114,22 +114,6 @@ build_args(MrFile *file, const MfsSessionOptions *o)
     return args;
 }
 
-static int
-serve(struct fuse_session *se, gboolean single_thread)
-{
-    struct fuse_loop_config *cfg;
-    int r;
-
-    if (single_thread)
-        return fuse_session_loop(se);
-    cfg = fuse_loop_cfg_create();
-    fuse_loop_cfg_set_clone_fd(cfg, 0);
-    fuse_loop_cfg_set_max_threads(cfg, 8);
-    r = fuse_session_loop_mt(se, cfg);
-    fuse_loop_cfg_destroy(cfg);
-    return r;
-}
-
 gboolean
 mfs_session_run(MrFile *file, const MfsSessionOptions *o, GError **err)
 {
@@ -194,7 +178,7 @@ mfs_session_run(MrFile *file, const MfsSessionOptions *o, GError **err)
      * -errno (or -1) when the loop itself failed: then the command fails
      * too.  A connection aborted through fusectl reads as ENODEV, which
      * libfuse cannot tell from an unmount: 0, and the mount is left. */
-    r = serve(se, o->single_thread);
+    r = mfs_serve_loop(se, o->single_thread);
     ok = r >= 0;
     if (!ok) {
         /* libfuse says -1 when it has logged why (a thread it could not

@@ -3,6 +3,7 @@
 #define MFS_SESSION_H
 
 #include "mfs-fs.h"
+#include "mfs-loop.h"
 
 typedef struct {
     MfsOptions fs;
