@@ -9,18 +9,13 @@
 
 #include "ds-superio.h"
 #include "dst-helpers.h"
+#include "synth-devices.h"
 
-/* via-isa as QEMU 10 describes it (fuloong.mig, pegasos2.mig, §14.2.5). */
-static const char via_desc[] =
-    "{\"vmsd_name\":\"via-isa\",\"version\":1,\"fields\":["
-    "{\"name\":\"dev\",\"type\":\"struct\",\"struct\":{"
-    "\"vmsd_name\":\"PCIDevice\",\"version\":2,\"fields\":["
-    "{\"name\":\"version_id\",\"type\":\"int32 le\",\"size\":4},"
-    "{\"name\":\"config[0]\",\"type\":\"pci config\",\"size\":256},"
-    "{\"name\":\"irq_state\",\"type\":\"pci irq state\",\"size\":16}]},"
-    "\"size\":276}]}";
-#define VIA_BODY 276
-#define CONFIG_AT 4 /* config[0] in the body */
+/* via-isa as QEMU 10 describes it (fuloong.mig, pegasos2.mig, §14.2.5):
+ * tests/support/synth-devices.h. */
+#define via_desc ts_via_isa_desc
+#define VIA_BODY TS_VIA_ISA_BODY
+#define CONFIG_AT TS_VIA_CONFIG_AT /* config[0] in the body */
 
 static const char parallel_desc[] =
     "{\"vmsd_name\":\"parallel_isa\",\"version\":1,\"fields\":["
