@@ -11,7 +11,8 @@
  * read.
  *
  * The bits of a bitmap past its block's last page (R12): zero in QEMU
- * files; the model ignores them (mr-bitmap.h), mr-update.h can clear them.
+ * files; the model ignores them (mr-bitmap.h), mr-repair.c clears them
+ * (mramfs-check --repair, through mr-report.h).
  */
 #ifndef MR_CHECK_H
 #define MR_CHECK_H

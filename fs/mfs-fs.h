@@ -83,11 +83,13 @@ void mfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 /* After section s of the snapshot changed: every file's refresh(). */
 void mfs_fs_section_changed(MfsFs *fs, const MrSection *s);
 
-/* The one place where errors of the lower layers become errno, whatever
- * their domain: returns -errno and logs the message with the operation
- * that failed. */
+/* The one place where errors of the lower layers become errno: by the
+ * code of their MR_ERROR (mr-error.h; any other error is EIO).  Returns
+ * -errno and logs the message with the operation that failed (a message
+ * repeated at once is logged once). */
 int mfs_errno_from_error(const GError *err, const char *op);
-/* Logging for the daemon: stderr in the foreground, syslog once detached. */
+/* Logging for the daemon: stderr in the foreground, syslog once detached;
+ * each line escaped as messages are (mr_escape_text()). */
 void mfs_log(int priority, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 void mfs_log_to_syslog(void);
 
