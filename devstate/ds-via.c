@@ -233,9 +233,14 @@ ds_via_json(MrFile *f, MrSection *s, const char **node_name, GError **err)
     if (dev == NULL)
         return NULL;
     if (!field_of_size(ds_find_field(dev, "dev/config[0]"), sizeof(cfg), &cfg_at)) {
+        json_object *size = json_object_object_get(ds_find_field(dev, "dev/config[0]"),
+                                                   "size");
+        g_autofree char *found = size ? g_strdup_printf(
+            "%" G_GUINT64_FORMAT " bytes", json_object_get_uint64(size))
+                                      : g_strdup("none");
         mr_set_error(err, MR_ERROR_UNSUPPORTED, f->path, s->offset,
-                     "section \"%s\": its vmdesc describes no 256-byte PCI "
-                     "config space (dev.config[0])", s->idstr);
+                     "section \"%s\": expected a 256-byte PCI config space "
+                     "(dev.config[0]) in its vmdesc, found %s", s->idstr, found);
         json_object_put(dev);
         return NULL;
     }
