@@ -209,7 +209,8 @@ bad(GError **err, const char *fmt, ...)
     va_end(ap);
     /* The document's keys and values are the writer's bytes, and the
      * message reaches the mount's log: escaped like every message. */
-    g_set_error_literal(err, MR_ERROR, MR_ERROR_REFUSED, text = mr_escape_text(msg, -1));
+    text = mr_escape_text(msg, -1);
+    g_set_error_literal(err, MR_ERROR, MR_ERROR_REFUSED, text);
     return FALSE;
 }
 
