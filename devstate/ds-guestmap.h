@@ -9,7 +9,11 @@
  * mramfs-info's map are all built from this one structure.
  *
  * (Interface agreed between the guest-map and vmcore work of issue 14; the
- * implementation is ds-guestmap.c.)
+ * implementation is ds-guestmap.c and its ds-gm-*.c helpers.  Since agreed:
+ * `missing` entries may carry "dumped": false, memory QEMU's
+ * dump-guest-memory leaves out as well, such as a pflash ROM device; and
+ * adjacent ranges of one block are separate when their rule differs, so
+ * a PT_LOAD is a run of ranges of one block with contiguous offsets.)
  */
 #ifndef DS_GUESTMAP_H
 #define DS_GUESTMAP_H
@@ -37,10 +41,14 @@ typedef struct {
 
 typedef struct {
     GArray *ranges;       /* DsGuestRange, sorted by gpa, not overlapping */
-    /* [{"what": ..., "why": ...}]: ranges left out, and why. */
+    /* [{"what": ..., "why": ...}]: ranges left out, and why; also "gpa"
+     * and "length" for an address range, "block" for a RAM block, and
+     * "dumped": false for memory QEMU's dump leaves out too (pflash). */
     json_object *missing;
     /* The machine facts the map came from, for memmap.json and vmcore:
-     * {"machine": ..., "ram_size": ..., rule parameters...}. */
+     * {"machine": ..., "family": ..., "ram_blocks_total": ..., rule
+     * parameters (pc: "ram_block", "machine_ram_size", "split"), "blocks":
+     * {block: {"mapped", "note"}}}. */
     json_object *machine;
 } DsGuestMap;
 

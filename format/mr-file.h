@@ -195,6 +195,11 @@ int mr_block_splice_source(const MrFile *f, const MrRamBlock *b, guint64 off,
  * [s->offset, s->end_offset) (MR_ERROR_RANGE otherwise). */
 gboolean mr_section_read(const MrFile *f, const MrSection *s, guint64 offset,
                          void *buf, gsize n, GError **err);
+/* The same for n bytes at file offset `offset` of whichever device section
+ * holds them all (a decoded field's offset, devstate/): MR_ERROR_RANGE when
+ * no one section does. */
+gboolean mr_section_read_at(const MrFile *f, guint64 offset, void *buf,
+                            gsize n, GError **err);
 /* A cursor over s's body, for mr_devwalk_section() (mr-devwalk.h). */
 void mr_section_cursor(const MrFile *f, const MrSection *s, MrCursor *c);
 /* A cursor over [pos, limit) of the file (tests walk the stream). */

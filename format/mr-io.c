@@ -109,6 +109,22 @@ mr_section_read(const MrFile *f, const MrSection *s, guint64 offset,
     return mr_pread_exact(f->fd, f->path, buf, n, offset, what, err);
 }
 
+gboolean
+mr_section_read_at(const MrFile *f, guint64 offset, void *buf, gsize n,
+                   GError **err)
+{
+    for (guint i = 0; i < f->devices->len; i++) {
+        const MrSection *s = g_ptr_array_index(f->devices, i);
+        if (offset >= s->offset && offset <= s->end_offset &&
+            n <= s->end_offset - offset)
+            return mr_section_read(f, s, offset, buf, n, err);
+    }
+    mr_set_error(err, MR_ERROR_RANGE, f->path, offset,
+                 "%" G_GSIZE_FORMAT " bytes here lie in no one device section",
+                 n);
+    return FALSE;
+}
+
 void
 mr_section_cursor(const MrFile *f, const MrSection *s, MrCursor *c)
 {

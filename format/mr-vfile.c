@@ -346,7 +346,7 @@ mr_vfile_write(MrVfile *v, MrUpdater *u, const void *buf, guint64 off,
         const MrPiece *p = &g_array_index(v->pieces, MrPiece, i);
         guint64 stop = MIN(end, p->offset + p->length);
 
-        if (!mr_block_write(u, p->block, in + (pos - off),
+        if (!mr_block_write(u, p->block, in ? in + (pos - off) : NULL,
                             p->source + (pos - p->offset), (gsize)(stop - pos), err))
             return FALSE;
         pos = stop;

@@ -76,7 +76,8 @@ gboolean mr_vfile_read(const MrVfile *v, void *buf, guint64 off, gsize len,
 gboolean mr_vfile_seek(const MrVfile *v, guint64 off, gboolean data,
                        guint64 *out, GError **err);
 
-/* Writes len bytes at off through u, with mr_block_write()'s semantics.
+/* Writes len bytes at off through u, with mr_block_write()'s semantics
+ * (buf NULL: zeros).
  * Every byte of the range must be backed by a RAM block piece: otherwise
  * MR_ERROR_RANGE names the first offset that is not, and nothing is
  * written.  A range over several block pieces is written piece by piece;

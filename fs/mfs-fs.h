@@ -29,6 +29,7 @@ struct MfsFs {
     guint8 *zeros;       /* max_read bytes of zeros for absent pages */
     MrUpdater *updater;  /* NULL on a read-only mount */
     GMutex doc_lock;     /* one document applied at a time */
+    struct fuse_session *se; /* for cache invalidations; NULL in tests */
 };
 
 extern const struct fuse_lowlevel_ops mfs_ops;
@@ -42,6 +43,11 @@ int mfs_node_of(MfsFs *fs, fuse_ino_t ino, gboolean want_file, MfsNode **out);
 /* Whether the file may be opened for writing on this mount: 0, -EROFS or
  * -EACCES. */
 int mfs_may_write(const MfsFs *fs, const MfsNode *n);
+/* mfs-view-ram.c: a write that reached block b's pages through another
+ * file (guest/physmem) drops the kernel's cached pages of b's file in
+ * [off, off + len), as a write to that file would have changed them. */
+void mfs_ram_invalidate(MfsFs *fs, const MrRamBlock *b, guint64 off,
+                        guint64 len);
 /* mfs-write.c: the handlers that change the snapshot. */
 void mfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
                off_t off, struct fuse_file_info *fi);

@@ -148,6 +148,7 @@ mfs_session_run(MrFile *file, const MfsSessionOptions *o, GError **err)
                     "cannot create the FUSE session (see above)");
         goto out_zeros;
     }
+    fs.se = se;
     if (fuse_set_signal_handlers(se) != 0) {
         g_set_error(err, MFS_SESSION_ERROR, MFS_SESSION_ERROR_MOUNT,
                     "cannot install signal handlers");

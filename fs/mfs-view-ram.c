@@ -223,6 +223,26 @@ static const MfsFileOps block_ops = {
     .listxattr = block_listxattr,
 };
 
+void
+mfs_ram_invalidate(MfsFs *fs, const MrRamBlock *b, guint64 off, guint64 len)
+{
+    g_auto(GStrv) parts = NULL;
+    g_autofree char *joined = NULL, *path = NULL;
+    MfsNode *n;
+
+    if (fs->se == NULL || len == 0)
+        return;
+    parts = mfs_block_path(b->idstr);
+    joined = g_strjoinv("/", parts);
+    path = g_strconcat("ram/", joined, NULL);
+    n = mfs_tree_resolve(fs->tree, path);
+    /* Another inode than the one being written: no lock of the request's
+     * is held on it (libfuse's rule for notifying from a handler). */
+    if (n && n->ops == &block_ops)
+        fuse_lowlevel_notify_inval_inode(fs->se, n->ino, (off_t)off,
+                                         (off_t)len);
+}
+
 static gboolean
 build_ram(MfsTreeBuilder *tb, MrFile *f, GError **err)
 {

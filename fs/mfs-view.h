@@ -1,7 +1,7 @@
 /* The views of the mount, and the operations their files are served with.
  *
  * Every top-level entry of the mount (ram/, devices/, superio/,
- * snapshot.json) is one view: one MfsView in the table of mfs-views.c and
+ * snapshot.json, guest/) is one view: one MfsView in the table of mfs-views.c and
  * one file, fs/mfs-view-NAME.c, that builds the view's files and says how
  * they are served.  The FUSE handlers (mfs-ops.c, mfs-write.c, mfs-doc.c)
  * know no view: they call the MfsFileOps of the node a request names.
@@ -21,16 +21,13 @@
  *     at each read (snapshot.json; a log or statistics would be the same);
  *   - writable documents: text with an apply() (superio/pc87312.json).
  *   - A file made of pieces of the snapshot (format/mr-vfile.h: guest
- *     memory, a core file, a migration stream) is an adapter of about 50
- *     lines whose data is the MrVfile: size = mr_vfile_size, stored =
- *     mr_vfile_stored_bytes, read = mr_vfile_read (got < len only at the
- *     end), seek = mr_vfile_seek (MR_VFILE_NONE is MFS_SEEK_NONE), write =
- *     mr_vfile_write with fs->updater (it takes no NULL buffer yet: zero a
- *     range with a buffer of zeros or teach it NULL), free = mr_vfile_free,
- *     each GError through mfs_errno_from_error().  Give it MFS_FILE_UNCACHED
- *     on a read-write mount when its bytes are also reachable through
- *     another file (a write to ram/pc.ram changes guest/physmem), and then
- *     the block files too: the kernel caches each file's pages apart.
+ *     memory, a core file, a migration stream) has the MrVfile as its data
+ *     and the ops of mfs-vfile.h: mfs_vfile_ops read-only, or
+ *     mfs_vfile_ram_ops, writable over its RAM block pieces and
+ *     MFS_FILE_UNCACHED, as its bytes are also the block files' (a write to
+ *     ram/pc.ram changes guest/physmem), which are uncached on a read-write
+ *     mount for the same reason: the kernel caches each file's pages
+ *     apart.
  *
  * Every operation returns 0 or -errno; a view turns the GErrors of the
  * lower layers into errno with mfs_errno_from_error() (mfs-fs.h), the one

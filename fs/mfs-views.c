@@ -3,13 +3,14 @@
  * Their order does not matter: inode numbers follow the sorted names. */
 #include "mfs-view.h"
 
-extern const MfsView mfs_view_devices, mfs_view_ram, mfs_view_snapshot,
-    mfs_view_superio;
+extern const MfsView mfs_view_devices, mfs_view_guest, mfs_view_ram,
+    mfs_view_snapshot, mfs_view_superio;
 
 const MfsView *const mfs_views[] = {
     &mfs_view_ram,      /* ram/: RAM blocks */
     &mfs_view_devices,  /* devices/: device sections as JSON */
     &mfs_view_superio,  /* superio/: Super I/O functions */
     &mfs_view_snapshot, /* snapshot.json: the summary */
+    &mfs_view_guest,    /* guest/: guest-physical map and memory */
     NULL,
 };

@@ -1,11 +1,14 @@
 /* mramfs-info: what a mapped-ram migration file holds (see mramfs-info(1)).
  * Every string of the snapshot it prints (and the file's own name) goes
  * through mr_escape_text(): no byte of the file reaches the terminal raw. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli-common.h"
 #include "ds-decode.h"
+#include "ds-guestmap.h"
+#include "ds-vmcore.h"
 #include "mr-error.h"
 #include "mr-file.h"
 #include "mr-read.h"
@@ -15,6 +18,23 @@ static char *
 human_size(guint64 n)
 {
     return g_format_size_full(n, G_FORMAT_SIZE_IEC_UNITS);
+}
+
+/* One line of text output, escaped whole (it carries names of the
+ * snapshot), then a newline. */
+static void line(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+
+static void
+line(const char *fmt, ...)
+{
+    va_list ap;
+    g_autofree char *raw = NULL, *e = NULL;
+
+    va_start(ap, fmt);
+    raw = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    e = mr_escape_text(raw, -1);
+    puts(e);
 }
 
 /* Prints a string of the snapshot, escaped, after a prefix. */
@@ -156,10 +176,106 @@ print_devices(MrFile *f, const char *only)
     return status;
 }
 
+/* "rule", or "rule via window via window" for ranges seen through
+ * aliases (a PAM register selecting PCI, the SMRAM window). */
+static char *
+rule_text(json_object *why)
+{
+    json_object *r, *through, *dev, *bar;
+    GString *s = g_string_new(json_object_object_get_ex(why, "rule", &r)
+                              ? json_object_get_string(r) : "?");
+
+    if (json_object_object_get_ex(why, "device", &dev)) {
+        g_string_append_printf(s, " %s", json_object_get_string(dev));
+        if (json_object_object_get_ex(why, "bar", &bar))
+            g_string_append_printf(s, " BAR %s", json_object_get_string(bar));
+    }
+
+    if (json_object_object_get_ex(why, "through", &through)) {
+        for (size_t i = json_object_array_length(through); i-- > 0;) {
+            json_object *w = json_object_array_get_idx(through, i);
+            if (json_object_object_get_ex(w, "rule", &r))
+                g_string_append_printf(s, " via %s", json_object_get_string(r));
+        }
+    }
+    return g_string_free(s, FALSE);
+}
+
+static int
+print_map(MrFile *f, gboolean json)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(DsGuestMap) m = ds_guest_map_new(f, &err);
+    json_object *vmcore = NULL, *o, *blocks, *why;
+
+    if (m == NULL) {
+        fprintf(stderr, "mramfs-info: %s\n", err->message);
+        return cli_exit_status_of_error(CLI_INFO, err);
+    }
+    /* Whether guest/vmcore is there, as the mount decides it. */
+    mr_vfile_free(ds_vmcore_offer(f, m, &vmcore));
+    if (json) {
+        o = ds_guest_map_json(m);
+        json_object_object_add(o, "vmcore", vmcore);
+        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+                                                   JSON_C_TO_STRING_SPACED));
+        json_object_put(o);
+        return cli_exit_status(CLI_INFO, CLI_OK);
+    }
+    line("guest-physical map of %s (machine %s)", f->path,
+         f->machine ? f->machine : "(none)");
+    line("%s", "");
+    line("%-18s %-18s %10s %-4s %-28s %12s  %s", "START", "END", "SIZE",
+         "KIND", "RAM BLOCK", "BLOCK OFFSET", "RULE");
+    for (guint i = 0; i < m->ranges->len; i++) {
+        const DsGuestRange *r = &g_array_index(m->ranges, DsGuestRange, i);
+        g_autofree char *size = human_size(r->length);
+        g_autofree char *rule = rule_text(r->why);
+        g_autofree char *boff = g_strdup_printf("0x%" G_GINT64_MODIFIER "x",
+                                                r->block_offset);
+        line("0x%016" G_GINT64_MODIFIER "x 0x%016" G_GINT64_MODIFIER "x %10s "
+             "%-4s %-28s %12s  %s", r->gpa, r->gpa + r->length - 1, size,
+             r->kind == DS_RANGE_ROM ? "rom" : "ram", r->block->idstr, boff, rule);
+    }
+    if (json_object_array_length(m->missing) > 0) {
+        line("%s", "");
+        line("%s", "missing (left out of the map):");
+    }
+    for (size_t i = 0; i < json_object_array_length(m->missing); i++) {
+        json_object *e = json_object_array_get_idx(m->missing, i), *w, *y;
+        json_object_object_get_ex(e, "what", &w);
+        json_object_object_get_ex(e, "why", &y);
+        line("  %s: %s", json_object_get_string(w), json_object_get_string(y));
+    }
+    line("%s", "");
+    if (json_object_object_get_ex(vmcore, "why", &why))
+        line("guest/vmcore: none: %s", json_object_get_string(why));
+    else
+        line("%s", "guest/vmcore: the ELF core of QEMU's dump-guest-memory");
+    json_object_put(vmcore);
+    if (json_object_object_get_ex(m->machine, "blocks", &blocks)) {
+        gboolean header = FALSE;
+        json_object_object_foreach(blocks, name, note) {
+            json_object *mapped, *text;
+            if (!json_object_object_get_ex(note, "mapped", &mapped) ||
+                json_object_get_boolean(mapped) ||
+                !json_object_object_get_ex(note, "note", &text))
+                continue;
+            if (!header) {
+                line("%s", "");
+                line("%s", "RAM blocks not in the map:");
+            }
+            header = TRUE;
+            line("  %s: %s", name, json_object_get_string(text));
+        }
+    }
+    return cli_exit_status(CLI_INFO, CLI_OK);
+}
+
 int
 main(int argc, char **argv)
 {
-    gboolean json = FALSE, version = FALSE, devices = FALSE;
+    gboolean json = FALSE, version = FALSE, devices = FALSE, map = FALSE;
     g_autofree char *offset = NULL, *order = NULL, *device = NULL;
     GOptionEntry entries[] = {
         { "json", 'j', 0, G_OPTION_ARG_NONE, &json,
@@ -173,6 +289,8 @@ main(int argc, char **argv)
           "Print every device section decoded, as JSON", NULL },
         { "device", 'd', 0, G_OPTION_ARG_STRING, &device,
           "Print one device section decoded (IDSTR or IDSTR.INSTANCE)", "NAME" },
+        { "map", 'm', 0, G_OPTION_ARG_NONE, &map,
+          "Print the guest-physical memory map (with --json: as JSON)", NULL },
         { "version", 'V', 0, G_OPTION_ARG_NONE, &version,
           "Print the version and exit", NULL },
         G_OPTION_ENTRY_NULL
@@ -206,7 +324,9 @@ main(int argc, char **argv)
     }
     if (devices || device)
         return print_devices(f, device);
-    if (json) {
+    if (map)
+        status = print_map(f, json);
+    else if (json) {
         json_object *o = mr_summary_json(f);
         puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
                                                    JSON_C_TO_STRING_SPACED));

@@ -253,6 +253,12 @@ test_writes_land_on_ram_and_refuse_holes_writing_nothing(void)
     CU_ASSERT(mr_block_read(f, g_ptr_array_index(f->blocks, 0), back, 2 * PS + 7,
                             2 * PS, &err));
     CU_ASSERT_EQUAL(memcmp(back, buf, 2 * PS), 0);
+    /* buf NULL writes zeros, over the same range. */
+    CU_ASSERT_FATAL(mr_vfile_write(t.v, u, NULL, at_ram + 2 * PS + 7, 2 * PS, &err));
+    CU_ASSERT_FATAL(mr_updater_sync(u, &err));
+    memset(buf, 0, sizeof(buf));
+    CU_ASSERT_FATAL(mr_vfile_read(t.v, back, at_ram + 2 * PS + 7, 2 * PS, &got, &err));
+    CU_ASSERT_EQUAL(memcmp(back, buf, 2 * PS), 0);
     layout_clear(&t);
     mr_writer_layout_clear(&l);
 }

@@ -78,7 +78,8 @@ def test_tree_names_and_xattrs():
             assert int(os.getxattr(p, "user.mramfs.present_pages")) == len(present_pages(b))
             names = os.listxattr(p)
             assert "user.mramfs.pages_offset" in names, names
-        assert sorted(os.listdir(mnt)) == ["devices", "ram", "snapshot.json", "superio"]
+        assert sorted(os.listdir(mnt)) == ["devices", "guest", "ram", "snapshot.json",
+                                           "superio"]
 
 
 def test_snapshot_json_is_mramfs_info():

@@ -9,8 +9,14 @@
  * first n-1 bodies is a be16 length and that many bytes; the last device
  * takes the rest.  The writer (tests/support/mr-writer.h) makes a file of these
  * sections around an empty ram section; whatever opens is decoded with
- * ds_decode_section() section by section, ds_pc87312_load()/_json() and
- * ds_via_json(), and every JSON made must print as valid JSON.
+ * ds_decode_section() section by section, ds_pc87312_load()/_json(),
+ * ds_via_json() and the guest-physical map (ds_guest_map_new, _json,
+ * ds_guest_physmem), and every JSON made must print as valid JSON.  The
+ * object form may add "blocks": [{"name": N, "size": S}] (RAM blocks with
+ * their first page present, S at most 64 GiB) for the map to place.  The
+ * "cpu" sections are read as guest/vmcore reads them (ds_cpus_read) and
+ * turned into dump notes, a vmcoreinfo section's note is looked for, and
+ * the core is built over a map of the file's blocks laid end to end.
  *
  * The whole input, and its JSON part alone, are also given to
  * ds_pc87312_parse() as a document written to superio/pc87312.json; a node
@@ -19,8 +25,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ds-cpustate.h"
 #include "ds-decode.h"
+#include "ds-guestmap.h"
 #include "ds-superio.h"
+#include "ds-vmcore.h"
 #include "fuzz.h"
 #include "mr-error.h"
 #include "mr-file.h"
@@ -130,6 +139,80 @@ add_device(MrWriter *w, json_object *entry, gboolean last,
     *left -= n;
 }
 
+/* guest/vmcore's CPU notes and guest note: no crash, an error or notes. */
+static void
+vmcore_notes(MrFile *f)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GArray) cpus = ds_cpus_read(f, &err);
+    g_autoptr(GBytes) guest = NULL;
+    DsGuestMap m = { .ranges = g_array_new(FALSE, TRUE, sizeof(DsGuestRange)) };
+    guint64 gpa = 0;
+
+    if (cpus == NULL) {
+        FUZZ_CHECK(err != NULL && err->message[0], "cpus_read failed without an error");
+        g_array_unref(m.ranges);
+        return;
+    }
+    FUZZ_CHECK(cpus->len > 0, "cpus_read gave no CPU");
+    for (guint i = 0; i < f->blocks->len; i++) {
+        MrRamBlock *b = g_ptr_array_index(f->blocks, i);
+        DsGuestRange r = { .gpa = gpa, .length = b->used_length, .block = b };
+        if (b->stored && b->used_length) {
+            g_array_append_val(m.ranges, r);
+            gpa += b->used_length;
+        }
+    }
+    DsElfKind k = ds_elf_kind((DsCpu *)cpus->data, cpus->len, gpa);
+    GByteArray *notes = ds_elf_cpu_notes(&k, (DsCpu *)cpus->data, cpus->len);
+    FUZZ_CHECK(notes->len > 0 && notes->len % 4 == 0, "notes of %u bytes",
+               notes->len);
+    g_byte_array_unref(notes);
+    if (ds_vmcore_guest_note(f, &m, &k, &guest, &err))
+        FUZZ_CHECK(err == NULL, "guest note with an error set");
+    else
+        FUZZ_CHECK(err != NULL && guest == NULL, "guest note failed oddly");
+    g_clear_error(&err);
+    MrVfile *v = ds_vmcore_new(f, &m, &err);
+    FUZZ_CHECK((v != NULL) == (err == NULL), "vmcore: a core and an error");
+    if (v != NULL)
+        FUZZ_CHECK(mr_vfile_size(v) >= 52, "vmcore of %" G_GUINT64_FORMAT
+                   " bytes", mr_vfile_size(v));
+    mr_vfile_free(v);
+    g_array_unref(m.ranges);
+}
+
+/* The map never overlaps itself, stays inside its blocks, and physmem
+ * builds from it. */
+static void
+check_guest_map(MrFile *f)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(DsGuestMap) m = ds_guest_map_new(f, &err);
+    g_autoptr(MrVfile) v = NULL;
+
+    if (m == NULL) {
+        FUZZ_CHECK(err != NULL, "guest map failed without an error");
+        return;
+    }
+    for (guint i = 0; i < m->ranges->len; i++) {
+        const DsGuestRange *r = &g_array_index(m->ranges, DsGuestRange, i);
+        FUZZ_CHECK(r->length > 0 && r->block_offset + r->length <=
+                   r->block->used_length, "range %u outside its block", i);
+        if (i > 0) {
+            const DsGuestRange *p = &g_array_index(m->ranges, DsGuestRange, i - 1);
+            FUZZ_CHECK(p->gpa + p->length <= r->gpa, "ranges %u and %u "
+                       "overlap or are out of order", i - 1, i);
+        }
+    }
+    if (fuzz_verbose())
+        fprintf(stderr, "  guest map: %u ranges, %zu missing\n", m->ranges->len,
+                json_object_array_length(m->missing));
+    fuzz_check_json(ds_guest_map_json(m), "guest map");
+    v = ds_guest_physmem(f, m, &err);
+    FUZZ_CHECK(v != NULL, "physmem: %s", err ? err->message : "?");
+}
+
 static void
 decode_all(MrFile *f)
 {
@@ -172,6 +255,8 @@ decode_all(MrFile *f)
     if (via != NULL)
         FUZZ_CHECK(node_name != NULL, "via node without a name");
     fuzz_check_json(via, "via node");
+    check_guest_map(f);
+    vmcore_notes(f);
 }
 
 int
@@ -183,7 +268,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gsize left = (gsize)(data + size - body);
     DsPc87312 fixed = { .regs = regs_40p };
     json_tokener *tok;
-    json_object *doc, *devs = NULL, *cfg = NULL;
+    json_object *doc, *devs = NULL, *cfg = NULL, *blocks;
     g_autoptr(MrWriter) w = NULL;
     g_autoptr(MrFile) f = NULL;
     g_autoptr(GError) err = NULL;
@@ -213,6 +298,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     w = mr_writer_new(str_member(cfg, "machine", "pc-i440fx-10.0"));
+    if (cfg && json_object_object_get_ex(cfg, "blocks", &blocks) &&
+        json_object_is_type(blocks, json_type_array)) {
+        static guint8 page[4096];
+        memset(page, 0xa5, sizeof(page));
+        for (gsize i = 0; i < MIN(json_object_array_length(blocks), (gsize)16); i++) {
+            json_object *b = json_object_array_get_idx(blocks, i), *sz;
+            guint64 bsize = 4096;
+            if (json_object_object_get_ex(b, "size", &sz) &&
+                json_object_is_type(sz, json_type_int))
+                bsize = (guint64)json_object_get_int64(sz);
+            bsize = CLAMP(bsize & ~(guint64)4095, 4096, 64ull << 30);
+            mr_writer_set_page(w, mr_writer_add_block(
+                w, str_member(b, "name", "ram"), bsize), 0, page);
+        }
+    }
     mr_writer_set_footers(w, bool_member(cfg, "footers", TRUE));
     mr_writer_set_vmdesc(w, bool_member(cfg, "vmdesc", TRUE));
     if (devs == NULL) {

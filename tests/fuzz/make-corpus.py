@@ -9,6 +9,9 @@ open/      qemu-MACHINE        a real QEMU 10 file, shrunk (shrink.py)
 devstate/  MACHINE-NN-DEVICE   one vmdesc device entry, NUL, its body
            MACHINE-via, ...    several devices for ds_via_json()/pc87312
            doc-WHAT            superio/pc87312.json documents
+           guestmap-NAME       the RAM blocks (sizes only) and the device
+                               sections the guest-physical map reads, of
+                               each snapshot NAME.mig in --guestmap DIR
 bitmap/    ORDER-WHAT          order byte, page count, real bitmap bytes
 
 --snapshots names a directory with 40p.mig, pc.mig, fuloong2e.mig and
@@ -255,6 +258,35 @@ def devstate_corpus(build, out, written):
 
 # ---- bitmap ------------------------------------------------------------
 
+def guestmap_corpus(build, snaps, out):
+    """For each NAME.mig in snaps (run after the firmware, say): a group
+    with its blocks and the sections ds_guest_map_new reads (PCI devices,
+    the RTC, kvm-tpr-opt, hpet), bodies under 64 KiB as the framing
+    allows."""
+    d = os.path.join(out, "devstate")
+    for name in sorted(os.listdir(snaps)):
+        if not name.endswith(".mig"):
+            continue
+        path = os.path.join(snaps, name)
+        lay = info(build, path)
+        with open(path, "rb") as f:
+            f.seek(lay["vmdesc"]["offset"])
+            descs = json.loads(f.read(lay["vmdesc"]["size"]))["devices"]
+            entries = []
+            for sec, desc in zip(lay["devices"], descs):
+                if not (":" in sec["name"] or sec["name"] in (
+                        "mc146818rtc", "kvm-tpr-opt", "hpet")):
+                    continue
+                if sec["body_size"] >= 0x10000:
+                    continue
+                f.seek(sec["body_offset"])
+                entries.append((desc, f.read(sec["body_size"])))
+        blocks = [{"name": b["name"], "size": b["used_length"]}
+                  for b in lay["ram_blocks"]]
+        put(os.path.join(d, "guestmap-" + name[:-4]),
+            group(lay["machine"], entries, blocks=blocks))
+
+
 def bitmap_corpus(build, snaps, out):
     d = os.path.join(out, "bitmap")
     os.makedirs(d, exist_ok=True)
@@ -285,7 +317,12 @@ def main():
     ap.add_argument("--build", default=os.path.join(TOP, "build"))
     ap.add_argument("--snapshots")
     ap.add_argument("--out", default=os.path.join(HERE, "corpus"))
+    ap.add_argument("--guestmap", metavar="DIR",
+                    help="write only the guestmap-* seeds, from DIR/*.mig")
     a = ap.parse_args()
+    if a.guestmap:
+        guestmap_corpus(a.build, a.guestmap, a.out)
+        return
     with tempfile.TemporaryDirectory(prefix="mramfs-corpus-") as work:
         snaps = a.snapshots
         if snaps is None:

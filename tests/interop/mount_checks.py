@@ -268,7 +268,7 @@ def check_tree(checks, m, snap, ref, doc, doc_what):
     L = m.label
     want = expected_paths([b.name for b in snap.ramblocks])
     checks.equal(sorted(os.listdir(m.mnt)),
-                 ["devices", "ram", "snapshot.json", "superio"],
+                 ["devices", "guest", "ram", "snapshot.json", "superio"],
                  "%s: the root holds devices/, ram/, snapshot.json and superio/" % L)
     got, errs, dirs = {}, [], []
     for root, ds, fs in os.walk(os.path.join(m.mnt, "ram")):

@@ -8,6 +8,10 @@ Python 3 standard library only. What it offers:
   exceptions; it also dies with the test process (PR_SET_PDEATHSIG), so a test
   runner that SIGKILLs us on timeout leaves no QEMU behind.
 * save_snapshot() / restore(): the QMP procedure of FORMAT.md section 15.
+* QEMU.dump_headers(): the ELF and program headers of dump-guest-memory
+  (paging off), read from a FIFO so that the dump itself costs nothing;
+  QEMU.pmemsave_chunks(): pmemsave streamed through a FIFO (no disk).
+* QEMU.dump_guest_memory(): QEMU's ELF core streamed through a pipe.
 * parse_info_ramblock(), parse_mtree_flat(), MemoryMap: what `info ramblock`
   and `info mtree -f` print, and guest-physical address -> (block, offset).
 * read_ram_layout(): a small reference reader for the RAM section of a
@@ -20,14 +24,17 @@ Nothing here knows about the mramfs tools; test_interop.py does.
 import contextlib
 import ctypes
 import dataclasses
+import fcntl
 import json
 import os
 import re
+import select
 import signal
 import socket
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 
 # Host-side deadline for anything that is "quick" in QEMU (a QMP reply, an HMP
@@ -159,8 +166,9 @@ class QMPClient:
                 raise HarnessError("QMP connection closed by QEMU")
             self._buf += chunk
 
-    def execute(self, command, arguments=None, timeout=None):
-        """Run a QMP command and return its "return" value."""
+    def execute(self, command, arguments=None, timeout=None, fds=()):
+        """Run a QMP command and return its "return" value. fds are passed
+        with the command (SCM_RIGHTS), as `getfd` wants."""
         if self._sock is None:
             raise HarnessError("QMP connection is closed")
         deadline = _deadline(self.timeout if timeout is None else timeout)
@@ -171,7 +179,13 @@ class QMPClient:
             req["arguments"] = arguments
         self._sock.settimeout(max(_remaining(deadline), 0.1))
         try:
-            self._sock.sendall(json.dumps(req).encode() + b"\n")
+            data = json.dumps(req).encode() + b"\n"
+            if fds:
+                sent = socket.send_fds(self._sock, [data], list(fds))
+                if sent < len(data):
+                    self._sock.sendall(data[sent:])
+            else:
+                self._sock.sendall(data)
         except OSError as e:
             raise HarnessError("QMP %s: cannot send: %s" % (command, e))
         while True:
@@ -330,10 +344,14 @@ class QEMU:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.socket_path)
         log = open(self.log_path, "wb")
+        # meson test sets MALLOC_PERTURB_, which makes glibc fill every
+        # allocation: QEMU's dump-guest-memory of a few GiB then takes a
+        # minute instead of seconds. QEMU is the oracle, not under test.
+        env = {k: v for k, v in os.environ.items() if k != "MALLOC_PERTURB_"}
         try:
             self.proc = subprocess.Popen(
                 self.argv, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, preexec_fn=_pdeathsig)
+                stderr=subprocess.STDOUT, preexec_fn=_pdeathsig, env=env)
         except OSError as e:
             self.kill()
             raise HarnessError("cannot start %s: %s" % (self.binary, e))
@@ -420,6 +438,141 @@ class QEMU:
                 gpa, size, len(data)))
         return data
 
+    def _fifo(self, stem):
+        """A FIFO in the workdir, opened for reading without blocking, so
+        that QEMU's open for writing returns at once. Read it with
+        _fifo_read: until a writer comes, a FIFO reads as at its end."""
+        path = os.path.join(self.workdir, "%s-%d.fifo" % (stem, os.getpid()))
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        os.mkfifo(path)
+        return path, os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+
+    def _fifo_read(self, fd, n, deadline):
+        """Up to n bytes from the FIFO, b"" once the writer has closed it.
+        poll() reports nothing until a writer has come (Linux pipe_poll
+        sets POLLHUP only after a writer left), so this waits for QEMU."""
+        p = select.poll()
+        p.register(fd, select.POLLIN)
+        while True:
+            left = _remaining(deadline)
+            if left <= 0:
+                raise HarnessError("no data from QEMU through its FIFO in "
+                                   "time")
+            if not p.poll(min(left, 0.5) * 1000):
+                if self.proc.poll() is not None:
+                    raise HarnessError("QEMU exited while writing a FIFO")
+                continue
+            try:
+                return os.read(fd, n)
+            except BlockingIOError:
+                continue
+
+    def pmemsave_chunks(self, gpa, size, chunk=16 << 20, timeout=None):
+        """Yields guest-physical memory [gpa, gpa+size) in pieces of at most
+        `chunk` bytes, through a FIFO: nothing is written to disk, so a
+        multi-GiB range costs no space. QMP pmemsave runs in a thread while
+        this generator reads."""
+        timeout = timeout or MIGRATION_TIMEOUT
+        path, fd = self._fifo("pmem")
+        result = {}
+
+        def save():
+            try:
+                self.cmd("pmemsave", {"val": gpa, "size": size,
+                                      "filename": path}, timeout=timeout)
+            except Exception as e:  # reported after the reader is done
+                result["error"] = e
+
+        t = threading.Thread(target=save, daemon=True)
+        t.start()
+        deadline = _deadline(timeout)
+        got = 0
+        try:
+            while got < size:
+                want = min(chunk, size - got)
+                buf = bytearray()
+                while len(buf) < want:
+                    b = self._fifo_read(fd, want - len(buf), deadline)
+                    if not b:
+                        break
+                    buf += b
+                if not buf:
+                    break
+                got += len(buf)
+                yield bytes(buf)
+        finally:
+            os.close(fd)
+            t.join(timeout)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        if "error" in result:
+            raise result["error"]
+        if got != size:
+            raise HarnessError("pmemsave 0x%x+0x%x gave %d bytes" % (
+                gpa, size, got))
+
+    def dump_headers(self, timeout=DEFAULT_TIMEOUT):
+        """What QMP dump-guest-memory (paging off) writes first: the ELF
+        header and program headers, as {"class": 32|64, "big_endian",
+        "machine", "type", "loads": [(p_paddr, p_memsz)], "notes":
+        [(p_offset, p_filesz)]}. The dump goes to a FIFO of which only the
+        headers are read; closing it makes QEMU abandon the rest, so a
+        5 GiB guest costs no time or disk."""
+        path, fd = self._fifo("dump")
+        deadline = _deadline(timeout)
+        try:
+            self.cmd("dump-guest-memory", {"paging": False,
+                                           "protocol": "file:" + path,
+                                           "detach": True})
+
+            def need(data, n):
+                while len(data) < n:
+                    b = self._fifo_read(fd, n - len(data), deadline)
+                    if not b:
+                        raise HarnessError("dump ended after %d bytes"
+                                           % len(data))
+                    data += b
+                return data
+            data = need(b"", 64)
+            if data[:4] != b"\x7fELF":
+                raise HarnessError("dump does not start with an ELF "
+                                   "header: %r" % data[:16])
+            cls, big = data[4], data[5] == 2
+            e = ">" if big else "<"
+            etype, machine = struct.unpack(e + "HH", data[16:20])
+            if cls == 2:
+                phoff, = struct.unpack(e + "Q", data[32:40])
+                phentsize, phnum = struct.unpack(e + "HH", data[54:58])
+            else:
+                phoff, = struct.unpack(e + "I", data[28:32])
+                phentsize, phnum = struct.unpack(e + "HH", data[42:46])
+            data = need(data, phoff + phentsize * phnum)
+        finally:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        deadline = _deadline(timeout)
+        while self.cmd("query-dump").get("status") == "active":
+            if _remaining(deadline) <= 0:
+                raise HarnessError("dump-guest-memory still active")
+            time.sleep(POLL_INTERVAL)
+        out = {"class": 64 if cls == 2 else 32, "big_endian": big,
+               "machine": machine, "type": etype, "loads": [], "notes": []}
+        for i in range(phnum):
+            ph = data[phoff + i * phentsize:phoff + (i + 1) * phentsize]
+            if cls == 2:
+                pt, _fl, off, _va, pa, fsz, msz, _al = struct.unpack(
+                    e + "IIQQQQQQ", ph[:56])
+            else:
+                pt, off, _va, pa, fsz, msz, _fl, _al = struct.unpack(
+                    e + "IIIIIIII", ph[:32])
+            if pt == 1:
+                out["loads"].append((pa, msz))
+            elif pt == 4:
+                out["notes"].append((off, fsz))
+        return out
+
     def read_block(self, memory_map, block, offset, length):
         """Bytes of RAM block [offset, offset+length) read through the
         guest-physical ranges that map it (each byte must be mapped)."""
@@ -436,6 +589,55 @@ class QEMU:
             out += self.pmemsave(gpa, n)
             pos += n
         return bytes(out)
+
+    def dump_guest_memory(self, consumer, timeout=MIGRATION_TIMEOUT,
+                          chunk=1 << 20):
+        """dump-guest-memory (paging off, ELF) into a pipe: consumer(data)
+        gets the core in order, in chunks (a buffer reused after it
+        returns); nothing is written to disk. Raises unless QEMU reports
+        the dump completed."""
+        rfd, wfd = os.pipe()
+        try:
+            try:
+                self.qmp.execute("getfd", {"fdname": "mrdump"}, fds=[wfd])
+            finally:
+                os.close(wfd)
+            self.cmd("dump-guest-memory", {"paging": False, "detach": True,
+                                           "protocol": "fd:mrdump"})
+            deadline = _deadline(timeout)
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(rfd, 1031, chunk)  # F_SETPIPE_SZ
+            # One buffer, filled whole before each call: allocating per read
+            # costs a memset of each under meson's MALLOC_PERTURB_.
+            buf = bytearray(chunk)
+            view = memoryview(buf)
+            with os.fdopen(rfd, "rb", buffering=0) as r:
+                rfd = -1
+                eof = False
+                while not eof:
+                    n = 0
+                    while n < chunk:
+                        got = r.readinto(view[n:])
+                        if not got:
+                            eof = True
+                            break
+                        n += got
+                    if n:
+                        consumer(buf if n == chunk else bytes(view[:n]))
+                    if _remaining(deadline) <= 0:
+                        raise HarnessError("dump-guest-memory still writing "
+                                           "after %.0f s" % timeout)
+        finally:
+            if rfd >= 0:
+                os.close(rfd)
+        while True:
+            st = self.cmd("query-dump")
+            if st["status"] == "completed":
+                return st
+            if st["status"] == "failed" or _remaining(deadline) <= 0:
+                raise HarnessError("dump-guest-memory: %s\n  QEMU output:\n%s"
+                                   % (st, self.log_tail()))
+            time.sleep(POLL_INTERVAL)
 
     def query_migrate(self):
         return self.cmd("query-migrate")
