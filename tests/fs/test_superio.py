@@ -74,7 +74,7 @@ def regs_of(doc):
 def test_pc87312_document_shows_the_registers_and_their_functions():
     path, layout = snapshot("read.mig", [{"kind": "serial"}, PC87312])
     with mounted(path, ["-o", "ro"]) as mnt:
-        assert sorted(os.listdir(mnt)) == ["devices", "ram", "snapshot.json", "superio"]
+        assert {"devices", "ram", "snapshot.json", "superio"} <= set(os.listdir(mnt))
         assert os.listdir(os.path.join(mnt, "superio")) == ["pc87312.json"]
         doc = read_json(mnt, "superio/pc87312.json")
         assert regs_of(doc) == (0x4f, 0x39, 0x08, 1, 2), doc["registers"]
