@@ -12,7 +12,8 @@
 #include "mr-devwalk.h"
 #include "mr-parse.h"
 
-/* libvirt puts its own header before the stream; it is a few KiB to MiB. */
+/* Other programs' headers before the stream (libvirt's is read, see
+ * mr-libvirt.c); they are a few KiB to MiB. */
 #define MR_MAGIC_SEARCH_LIMIT (64u * 1024 * 1024)
 
 void
@@ -67,6 +68,7 @@ mr_file_close(MrFile *f)
     g_ptr_array_unref(f->devices);
     g_array_unref(f->commands);
     g_ptr_array_unref(f->warnings);
+    mr_libvirt_header_free(f->libvirt);
     if (f->vmdesc)
         json_object_put(f->vmdesc);
     g_free(f);
@@ -135,6 +137,10 @@ find_stream_start(MrFile *f, GError **err)
     if (check_magic_at(f, 0, &first_err)) {
         f->stream_offset = 0;
         return TRUE;
+    }
+    if (!mr_refuse_foreign(f, err)) {
+        g_clear_error(&first_err);
+        return FALSE;
     }
     buf = g_malloc(chunk + sizeof(magic));
     for (guint64 base = 0; base < limit; base += chunk) {
@@ -577,8 +583,11 @@ mr_file_open(const char *path, const MrOpenOptions *opts, GError **err)
         return NULL;
     }
     f->file_size = (guint64)st.st_size;
-    if (opts->has_stream_offset) {
-        f->stream_offset = opts->stream_offset;
+    if (!mr_libvirt_probe(f, opts, err))
+        return NULL;
+    if (f->libvirt || opts->has_stream_offset) {
+        f->stream_offset = f->libvirt ? f->libvirt->stream_offset
+                                      : opts->stream_offset;
         if (!check_magic_at(f, f->stream_offset, err))
             return NULL;
     } else if (!find_stream_start(f, err)) {

@@ -21,6 +21,7 @@
 
 #include "mr-bitmap.h"
 #include "mr-cursor.h"
+#include "mr-libvirt.h"
 
 #define MR_FILE_MAGIC 0x5145564Du /* "QEVM" */
 #define MR_FILE_VERSION 3u
@@ -79,8 +80,9 @@ typedef struct {
 
 typedef struct {
     gboolean writable;
-    /* Where the stream starts (file:PATH,offset=N).  Without it, 0 if the
-     * magic is there, else the first magic within the first 64 MiB. */
+    /* Where the stream starts (file:PATH,offset=N).  Without it: where a
+     * libvirt header says, else 0 if the magic is there, else the first
+     * magic within the first 64 MiB. */
     gboolean has_stream_offset;
     guint64 stream_offset;
     MrBitmapOrder bitmap_order;
@@ -94,6 +96,7 @@ typedef struct {
     guint64 file_size;
     guint64 stream_offset;
     gboolean stream_offset_detected; /* found by searching, not given */
+    MrLibvirtHeader *libvirt; /* libvirt's header before the stream, or NULL */
 
     /* Configuration record (FORMAT.md §5). */
     char *machine;
@@ -190,6 +193,15 @@ guint64 mr_block_file_offset(const MrRamBlock *b, guint64 off);
  * locks or closes the descriptor itself. */
 int mr_block_splice_source(const MrFile *f, const MrRamBlock *b, guint64 off,
                            guint64 *file_off);
+
+/* For watching the snapshot while it is open (fanotify and inotify mark an
+ * inode given a descriptor or a path; fstat tells it was deleted): a new
+ * descriptor of the same inode, whatever it was renamed to since (the
+ * caller closes it), or -1 with the error. */
+int mr_file_watch_descriptor(const MrFile *f, GError **err);
+/* The snapshot's name now, which a rename may have changed since it was
+ * opened; NULL when the system cannot say (free it). */
+char *mr_file_current_name(const MrFile *f);
 
 /* Reads n bytes at file offset `offset`, which must lie inside section s
  * [s->offset, s->end_offset) (MR_ERROR_RANGE otherwise). */

@@ -3,6 +3,7 @@
 #include "mr-file.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -45,6 +46,30 @@ mr_file_stat(const MrFile *f, struct stat *st, GError **err)
     mr_set_error(err, MR_ERROR_IO, f->path, MR_NO_OFFSET, "cannot stat: %s",
                  g_strerror(errno));
     return FALSE;
+}
+
+int
+mr_file_watch_descriptor(const MrFile *f, GError **err)
+{
+    g_autofree char *proc = g_strdup_printf("/proc/self/fd/%d", f->fd);
+    int fd = open(proc, O_RDONLY | O_CLOEXEC);
+
+    /* Without /proc, the same open file: as good for marking the inode. */
+    if (fd < 0)
+        fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        mr_set_error(err, MR_ERROR_IO, f->path, MR_NO_OFFSET,
+                     "cannot open a descriptor to watch it: %s",
+                     g_strerror(errno));
+    return fd;
+}
+
+char *
+mr_file_current_name(const MrFile *f)
+{
+    g_autofree char *proc = g_strdup_printf("/proc/self/fd/%d", f->fd);
+
+    return g_file_read_link(proc, NULL);
 }
 
 gboolean

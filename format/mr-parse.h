@@ -36,11 +36,23 @@ gboolean mr_parse_config(MrFile *f, MrCursor *c, GError **err);
 gboolean mr_parse_ram_start(MrFile *f, MrCursor *c, GError **err);
 gboolean mr_parse_ram_eos(MrFile *f, MrCursor *c, const char *what,
                           GError **err);
+/* The block's present-page bitmap, read lazily from f (bits past its last
+ * page are counted in a warning of f). */
+MrBitmap *mr_block_open_bitmap(MrFile *f, const MrRamBlock *b, GError **err);
 /* mr-vmdesc.c: finds the vmdesc from the end of the file (FORMAT.md §8.1)
  * and parses it. */
 gboolean mr_vmdesc_load(MrFile *f, GError **err);
 /* mr-devscan.c: device sections of a file without vmdesc, by footers. */
 gboolean mr_scan_devices_by_footer(MrFile *f, GError **err);
+/* mr-libvirt.c: libvirt's header at offset 0, if the file starts with its
+ * magic: fills f->libvirt and f->stream_offset, or refuses an image mramfs
+ * cannot read (mr-libvirt.h). */
+gboolean mr_libvirt_probe(MrFile *f, const MrOpenOptions *opts, GError **err);
+/* mr-foreign.c: what a file that is no migration stream is, from its first
+ * bytes (qcow2, compressed, a memory dump); NULL when unknown. */
+const char *mr_foreign_describe(const guint8 *head, gsize n);
+/* FALSE with an error naming it when the file is one of those. */
+gboolean mr_refuse_foreign(MrFile *f, GError **err);
 /* mr-file.c: the optional footer after a section body (FORMAT.md §6). */
 gboolean mr_parse_footer(MrFile *f, MrCursor *c, guint32 section_id,
                          const char *what, gboolean *has_footer, GError **err);

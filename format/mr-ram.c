@@ -158,27 +158,33 @@ bitmap_source_read(gpointer data, guint8 *buf, guint64 offset, gsize n,
     return mr_pread_exact(s->fd, s->path, buf, n, s->offset + offset, s->what, err);
 }
 
-static gboolean
-load_bitmap(MrFile *f, MrRamBlock *b, GError **err)
+MrBitmap *
+mr_block_open_bitmap(MrFile *f, const MrRamBlock *b, GError **err)
 {
     BitmapSource *src = g_new0(BitmapSource, 1);
     guint64 stray = 0;
+    MrBitmap *bm;
 
     src->fd = f->fd;
     src->path = f->path;
     src->offset = b->bitmap_offset;
     src->what = g_strdup_printf("bitmap of ram block \"%s\"", b->idstr);
-    b->bitmap = mr_bitmap_open(b->num_pages, b->bitmap_size, f->bitmap_order,
-                               bitmap_source_read, src, bitmap_source_free,
-                               &stray, err);
-    if (b->bitmap == NULL)
-        return FALSE;
-    if (stray)
+    bm = mr_bitmap_open(b->num_pages, b->bitmap_size, f->bitmap_order,
+                        bitmap_source_read, src, bitmap_source_free, &stray,
+                        err);
+    if (bm != NULL && stray)
         mr_file_warn(f, b->bitmap_offset, "ram block \"%s\": %"
                      G_GINT64_MODIFIER "u bits set beyond its %"
                      G_GINT64_MODIFIER "u pages (ignored)", b->idstr, stray,
                      b->num_pages);
-    return TRUE;
+    return bm;
+}
+
+static gboolean
+load_bitmap(MrFile *f, MrRamBlock *b, GError **err)
+{
+    b->bitmap = mr_block_open_bitmap(f, b, err);
+    return b->bitmap != NULL;
 }
 
 static gboolean

@@ -76,6 +76,8 @@ mr_summary_json(const MrFile *f)
     }
     json_object_object_add(o, "file_size", json_object_new_uint64(f->file_size));
     json_object_object_add(o, "stream_offset", json_object_new_uint64(f->stream_offset));
+    json_object_object_add(o, "libvirt", f->libvirt ? mr_libvirt_header_json(f->libvirt)
+                                                    : NULL);
     json_object_object_add(o, "machine", json_object_new_string(f->machine ? f->machine : ""));
     json_object_object_add(o, "page_size", json_object_new_uint64(f->page_size));
     json_object_object_add(o, "capabilities", string_array(f->capabilities));

@@ -31,6 +31,8 @@ struct MrUpdater {
     gboolean committing;
     gboolean failed;      /* a commit failed: the file is suspect */
     char *fail_message;
+    guint64 *block_added;   /* per block: pages made present */
+    guint64 *block_punched; /* per block: present pages punched */
 };
 
 MrUpdater *
@@ -43,6 +45,8 @@ mr_updater_new(MrFile *f, gboolean sync)
     u->sync = sync;
     u->zeros = g_malloc0(MAX(f->page_size, 1));
     u->block_locks = g_new0(GMutex, MAX(f->blocks->len, 1));
+    u->block_added = g_new0(guint64, MAX(f->blocks->len, 1));
+    u->block_punched = g_new0(guint64, MAX(f->blocks->len, 1));
     for (guint i = 0; i < f->blocks->len; i++)
         g_mutex_init(&u->block_locks[i]);
     g_mutex_init(&u->bitmap_lock);
@@ -60,6 +64,8 @@ mr_updater_free(MrUpdater *u)
     for (guint i = 0; i < u->f->blocks->len; i++)
         g_mutex_clear(&u->block_locks[i]);
     g_free(u->block_locks);
+    g_free(u->block_added);
+    g_free(u->block_punched);
     g_mutex_clear(&u->bitmap_lock);
     g_mutex_clear(&u->commit_lock);
     g_cond_clear(&u->commit_done);
@@ -67,6 +73,14 @@ mr_updater_free(MrUpdater *u)
     g_free(u->fail_message);
     g_free(u->zeros);
     g_free(u);
+}
+
+void
+mr_updater_block_counts(const MrUpdater *u, const MrRamBlock *b,
+                        guint64 *made_present, guint64 *punched)
+{
+    *made_present = __atomic_load_n(&u->block_added[b->index], __ATOMIC_RELAXED);
+    *punched = __atomic_load_n(&u->block_punched[b->index], __ATOMIC_RELAXED);
 }
 
 static gboolean
@@ -371,6 +385,9 @@ write_locked(MrUpdater *u, MrRamBlock *b, const guint8 *buf, guint64 off,
                 return FALSE;
             if (present && !punch_page(u, b, p, err))
                 return FALSE;
+            if (present)
+                __atomic_add_fetch(&u->block_punched[b->index], 1,
+                                   __ATOMIC_RELAXED);
             continue;
         }
         /* A run holds at most three pieces: this only breaks a run before
@@ -457,6 +474,7 @@ mr_block_write(MrUpdater *u, MrRamBlock *b, const void *buf, guint64 offset,
     g_mutex_unlock(lock);
     if (!ok)
         return FALSE;
+    __atomic_add_fetch(&u->block_added[b->index], newly->len, __ATOMIC_RELAXED);
     if (nwords == 0)
         return !u->sync || commit(u, NULL, 0, TRUE, err);
     return commit(u, words, (guint)nwords, FALSE, err);

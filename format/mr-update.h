@@ -56,4 +56,10 @@ gboolean mr_section_write(MrUpdater *u, const MrSection *s, guint64 offset,
 /* Commits pending bitmap words and makes data and bitmaps durable. */
 gboolean mr_updater_sync(MrUpdater *u, GError **err);
 
+/* Pages of block b that became present through this updater, and its
+ * present pages written whole with zeros and punched (they keep their bit:
+ * no page is ever made absent), for statistics (.mramfs/). */
+void mr_updater_block_counts(const MrUpdater *u, const MrRamBlock *b,
+                             guint64 *made_present, guint64 *punched);
+
 #endif

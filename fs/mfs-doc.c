@@ -124,7 +124,11 @@ mfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     }
     d->dirty = FALSE;
     g_mutex_lock(&fs->doc_lock);
-    r = d->node->ops->apply(fs, d->node, (const char *)d->buf->data, d->buf->len);
+    if ((r = mfs_snapshot_enter(fs, d->node)) == 0) {
+        r = d->node->ops->apply(fs, d->node, (const char *)d->buf->data,
+                                d->buf->len);
+        mfs_snapshot_leave(fs, d->node);
+    }
     g_mutex_unlock(&fs->doc_lock);
     fuse_reply_err(req, -r);
 }

@@ -5,6 +5,7 @@
 #include <syslog.h>
 
 #include "mfs-fs.h"
+#include "mfs-log.h"
 #include "mr-error.h"
 
 static gboolean use_syslog;
@@ -29,6 +30,8 @@ mfs_log(int priority, const char *fmt, ...)
     raw = g_strdup_vprintf(fmt, ap);
     va_end(ap);
     line = mr_escape_text(raw, -1);
+    /* Also in .mramfs/log, for whoever cannot read syslog. */
+    mfs_log_keep(priority, line);
     if (use_syslog)
         syslog(priority, "%s", line);
     else

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "mfs-tree.h"
+#include "mfs-watch.h"
 #include "mr-update.h"
 
 typedef struct {
@@ -20,6 +21,7 @@ typedef struct {
     gboolean direct_io;
     gboolean splice;    /* splice replies from the snapshot (off: copy) */
     unsigned max_read;  /* bytes per read request, also max_write */
+    gboolean no_watch;  /* other programs' changes go unnoticed (mfs-change.c) */
 } MfsOptions;
 
 struct MfsFs {
@@ -29,8 +31,22 @@ struct MfsFs {
     guint8 *zeros;       /* max_read bytes of zeros for absent pages */
     MrUpdater *updater;  /* NULL on a read-only mount */
     GMutex doc_lock;     /* one document applied at a time */
+
+    /* The snapshot changed by another program (mfs-change.c).  Every
+     * operation on a file of the snapshot holds model_lock as a reader;
+     * taking the model after a change holds it as the writer. */
+    GRWLock model_lock;
+    gint state;          /* MfsSnapshotState */
     struct fuse_session *se; /* for cache invalidations; NULL in tests */
+    MfsWatch *watch;
+    gint64 mounted_at;   /* g_get_monotonic_time() at mount */
 };
+
+typedef enum {
+    MFS_SNAPSHOT_VALID,    /* the model describes the file */
+    MFS_SNAPSHOT_CHANGING, /* another program is writing it */
+    MFS_SNAPSHOT_FAILED,   /* it no longer has the model's layout */
+} MfsSnapshotState;
 
 extern const struct fuse_lowlevel_ops mfs_ops;
 
@@ -88,6 +104,21 @@ void mfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void mfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 /* After section s of the snapshot changed: every file's refresh(). */
 void mfs_fs_section_changed(MfsFs *fs, const MrSection *s);
+
+/* mfs-change.c: before an operation on file n: 0, with the model held, or
+ * -EIO when the snapshot cannot be served now (.mramfs/log says why).
+ * mfs_snapshot_leave() after it.  Files of MFS_FILE_DAEMON are always
+ * served and hold nothing.  mfs_model_hold/release: the model held for
+ * reading whatever the state (stat). */
+int mfs_snapshot_enter(MfsFs *fs, const MfsNode *n);
+void mfs_snapshot_leave(MfsFs *fs, const MfsNode *n);
+void mfs_model_hold(MfsFs *fs, const MfsNode *n);
+void mfs_model_release(MfsFs *fs, const MfsNode *n);
+const char *mfs_snapshot_state_name(const MfsFs *fs);
+/* Starts watching the snapshot (after the daemon detached: a thread), and
+ * stops. */
+void mfs_change_start(MfsFs *fs);
+void mfs_change_stop(MfsFs *fs);
 
 /* The one place where errors of the lower layers become errno: by the
  * code of their MR_ERROR (mr-error.h; any other error is EIO).  Returns

@@ -48,6 +48,8 @@ mfs_may_write(const MfsFs *fs, const MfsNode *n)
 double
 mfs_attr_timeout(const MfsFs *fs, const MfsNode *n)
 {
+    if (n->ops && (n->ops->flags & MFS_FILE_DAEMON))
+        return 0.0;
     return fs->updater && !MFS_NODE_IS_DIR(n) ? 1.0 : MFS_TIMEOUT;
 }
 
@@ -91,9 +93,12 @@ mfs_fill_stat(MfsFs *fs, const MfsNode *n, struct stat *st)
             if (MFS_NODE_IS_DIR((MfsNode *)g_ptr_array_index(n->children, i)))
                 st->st_nlink++;
     } else {
-        guint64 size = n->ops->size(fs, n);
-        guint64 stored = n->ops->stored ? n->ops->stored(fs, n) : size;
+        guint64 size, stored;
 
+        mfs_model_hold(fs, n);
+        size = n->ops->size(fs, n);
+        stored = n->ops->stored ? n->ops->stored(fs, n) : size;
+        mfs_model_release(fs, n);
         st->st_mode = S_IFREG | perm_of(fs, n);
         st->st_nlink = 1;
         st->st_size = (off_t)size;
@@ -229,7 +234,8 @@ open_file(MfsFs *fs, MfsNode *n, struct fuse_file_info *fi)
     /* Only this daemon changes the file while it is mounted, so pages the
      * kernel cached stay right across opens; but not a file whose bytes
      * change without a write to it (mfs-view.h). */
-    if (fs->updater && (n->ops->flags & MFS_FILE_UNCACHED)) {
+    if ((fs->updater && (n->ops->flags & MFS_FILE_UNCACHED)) ||
+        (n->ops->flags & MFS_FILE_DAEMON)) {
         fi->keep_cache = 0;
         fi->direct_io = 1;
     } else {
@@ -292,16 +298,23 @@ mfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
     if (r == 0 && off < 0)
         r = -EINVAL;
+    if (r == 0)
+        r = mfs_snapshot_enter(fs, n);
     if (r < 0) {
         fuse_reply_err(req, -r);
         return;
     }
+    __atomic_add_fetch(&n->stats.reads, 1, __ATOMIC_RELAXED);
     /* The kernel never asks for more than max_read; the reply buffer and
      * the zero buffer are that large. */
     size = MIN(size, (size_t)fs->opts.max_read);
     if (fs->opts.splice && n->ops->splice) {
         struct fuse_bufvec *bv = NULL;
         r = n->ops->splice(fs, n, (guint64)off, size, &bv);
+        mfs_snapshot_leave(fs, n);
+        if (r == 0)
+            __atomic_add_fetch(&n->stats.read_bytes, fuse_buf_size(bv),
+                               __ATOMIC_RELAXED);
         if (r < 0)
             fuse_reply_err(req, -r);
         else
@@ -311,6 +324,8 @@ mfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         guint8 *buf = thread_reply_buffer(fs);
         gsize got = 0;
         r = n->ops->read(fs, n, buf, (guint64)off, size, &got);
+        mfs_snapshot_leave(fs, n);
+        __atomic_add_fetch(&n->stats.read_bytes, got, __ATOMIC_RELAXED);
         if (r < 0)
             fuse_reply_err(req, -r);
         else
@@ -353,8 +368,11 @@ mfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
     off_t out = 0;
     int r = mfs_node_of(fs, ino, TRUE, &n);
 
-    if (r == 0)
+    if (r == 0 && (r = mfs_snapshot_enter(fs, n)) == 0) {
+        __atomic_add_fetch(&n->stats.lseeks, 1, __ATOMIC_RELAXED);
         r = seek_file(fs, n, off, whence, &out);
+        mfs_snapshot_leave(fs, n);
+    }
     if (r < 0)
         fuse_reply_err(req, -r);
     else
@@ -384,8 +402,11 @@ mfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
         fuse_reply_err(req, -r);
         return;
     }
-    if (n->ops && n->ops->getxattr)
+    if (n->ops && n->ops->getxattr) {
+        mfs_model_hold(fs, n);
         value = n->ops->getxattr(fs, n, name);
+        mfs_model_release(fs, n);
+    }
     if (value == NULL) {
         fuse_reply_err(req, ENODATA);
         return;
@@ -405,8 +426,11 @@ mfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
         fuse_reply_err(req, -r);
         return;
     }
-    if (n->ops && n->ops->listxattr)
+    if (n->ops && n->ops->listxattr) {
+        mfs_model_hold(fs, n);
         n->ops->listxattr(fs, n, list);
+        mfs_model_release(fs, n);
+    }
     reply_xattr_value(req, list->str, list->len, size);
 }
 
@@ -418,6 +442,7 @@ mfs_statfs(fuse_req_t req, fuse_ino_t ino)
     struct statvfs sv;
     guint64 stored = 0, bsize = f->page_size ? f->page_size : 4096;
 
+    g_rw_lock_reader_lock(&fs->model_lock);
     for (guint i = 0; i < f->blocks->len; i++) {
         const MrRamBlock *b = g_ptr_array_index(f->blocks, i);
         g_autoptr(GError) err = NULL;
@@ -428,6 +453,7 @@ mfs_statfs(fuse_req_t req, fuse_ino_t ino)
             mfs_errno_from_error(err, "statfs");
         stored += n * b->page_size;
     }
+    g_rw_lock_reader_unlock(&fs->model_lock);
     memset(&sv, 0, sizeof(sv));
     sv.f_bsize = bsize;
     sv.f_frsize = bsize;

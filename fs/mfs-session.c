@@ -140,6 +140,8 @@ mfs_session_run(MrFile *file, const MfsSessionOptions *o, GError **err)
     if (!o->fs.read_only)
         fs.updater = mr_updater_new(file, o->fs.sync);
     g_mutex_init(&fs.doc_lock);
+    g_rw_lock_init(&fs.model_lock);
+    fs.mounted_at = g_get_monotonic_time();
     args = build_args(file, o);
     se = fuse_session_new(&args, &mfs_ops, sizeof(mfs_ops), &fs);
     fuse_opt_free_args(&args);
@@ -163,6 +165,9 @@ mfs_session_run(MrFile *file, const MfsSessionOptions *o, GError **err)
         goto out_signals;
     }
     widen_readahead(mnt_abs, fs.opts.max_read, o->debug);
+    /* Not needed again (libfuse keeps its own copy), and the parent ends
+     * in fuse_daemonize() without reaching the cleanup. */
+    g_clear_pointer(&mnt_abs, g_free);
     /* The kernel mount exists now; fuse_daemonize() lets the parent exit
      * only after the child has detached, so `mount.mramfs` returns with a
      * mount that answers. */
@@ -175,11 +180,14 @@ mfs_session_run(MrFile *file, const MfsSessionOptions *o, GError **err)
         mfs_log_to_syslog();
     mfs_log(LOG_INFO, "%s mounted on %s (%s)", file->path, o->mountpoint,
             o->fs.read_only ? "read-only" : "read-write");
+    /* A thread: only now, in the process that serves (after the fork). */
+    mfs_change_start(&fs);
     /* 0 after an unmount, the signal's number after SIGTERM and the like,
      * -errno (or -1) when the loop itself failed: then the command fails
      * too.  A connection aborted through fusectl reads as ENODEV, which
      * libfuse cannot tell from an unmount: 0, and the mount is left. */
     r = mfs_serve_loop(se, o->single_thread);
+    mfs_change_stop(&fs);
     ok = r >= 0;
     if (!ok) {
         /* libfuse says -1 when it has logged why (a thread it could not
@@ -200,6 +208,7 @@ out_signals:
 out_session:
     fuse_session_destroy(se);
 out_zeros:
+    g_rw_lock_clear(&fs.model_lock);
     g_mutex_clear(&fs.doc_lock);
     mr_updater_free(fs.updater);
     g_free(fs.zeros);

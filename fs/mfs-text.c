@@ -48,18 +48,32 @@ mfs_text_source(const MfsNode *n)
     return ((const MfsText *)n->data)->source;
 }
 
-GBytes *
-mfs_text_bytes(MfsFs *fs, const MfsNode *n)
+/* A generated file is made afresh for a stat and for a read at offset 0,
+ * and kept for the reads that follow: a reader going through it gets one
+ * version, not pieces of several of different lengths. */
+static GBytes *
+text_bytes(MfsFs *fs, const MfsNode *n, gboolean fresh)
 {
     MfsText *t = n->data;
     GBytes *b;
 
-    if (t->generate)
-        return t->generate(fs, n);
+    if (t->generate && fresh) {
+        b = t->generate(fs, n);
+        mfs_text_set((MfsNode *)n, g_bytes_ref(b));
+        return b;
+    }
     g_mutex_lock(&t->lock);
-    b = g_bytes_ref(t->bytes);
+    b = t->bytes ? g_bytes_ref(t->bytes) : NULL;
     g_mutex_unlock(&t->lock);
+    if (b == NULL)
+        b = t->generate ? text_bytes(fs, n, TRUE) : g_bytes_new(NULL, 0);
     return b;
+}
+
+GBytes *
+mfs_text_bytes(MfsFs *fs, const MfsNode *n)
+{
+    return text_bytes(fs, n, TRUE);
 }
 
 void
@@ -100,7 +114,7 @@ int
 mfs_text_read(MfsFs *fs, const MfsNode *n, void *buf, guint64 off, gsize len,
               gsize *got)
 {
-    g_autoptr(GBytes) b = mfs_text_bytes(fs, n);
+    g_autoptr(GBytes) b = text_bytes(fs, n, off == 0);
     gsize size;
     const guint8 *data = g_bytes_get_data(b, &size);
 

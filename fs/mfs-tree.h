@@ -15,6 +15,14 @@
 #include "mfs-view.h"
 #include "mr-file.h"
 
+/* What was asked of a file since the mount (.mramfs/stats.json); bumped
+ * with relaxed atomics on the read path. */
+typedef struct {
+    guint64 reads, read_bytes;
+    guint64 writes, write_bytes;
+    guint64 lseeks;
+} MfsNodeStats;
+
 struct MfsNode {
     guint64 ino;
     char *name;           /* escaped directory entry name */
@@ -25,6 +33,7 @@ struct MfsNode {
     /* A file: how it is served, and its view's data (freed by ops->free). */
     const MfsFileOps *ops;
     gpointer data;
+    MfsNodeStats stats;
 };
 
 #define MFS_NODE_IS_DIR(n) ((n)->ops == NULL)

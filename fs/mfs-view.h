@@ -51,6 +51,10 @@ enum {
      * (a document refreshed after another one was applied, a summary of
      * the pages present): never served from the kernel's page cache. */
     MFS_FILE_UNCACHED = 1 << 0,
+    /* About the daemon, not the snapshot (.mramfs/): never cached on any
+     * mount, its attributes never kept, and served while the snapshot
+     * cannot be (mfs-change.c). */
+    MFS_FILE_DAEMON = 1 << 1,
 };
 
 /* seek(): no data at or after the offset (lseek's ENXIO). */
@@ -89,8 +93,10 @@ typedef struct {
      * time, only on a read-write mount. */
     int (*apply)(MfsFs *fs, MfsNode *n, const char *text, gsize len);
     /* After a document changed section `changed` of the snapshot: rebuild
-     * the file's bytes if they show it (mfs_fs_section_changed()).  Never
-     * fails: a file it cannot rebuild says why. */
+     * the file's bytes if they show it (mfs_fs_section_changed()).  NULL
+     * after another program rewrote the snapshot (mfs-change.c): whatever
+     * else of the model the file shows.  Never fails: a file it cannot
+     * rebuild says why. */
     void (*refresh)(MfsFs *fs, MfsNode *n, const MrSection *changed);
     /* Extended attributes: a value (freed by the caller) or NULL, and the
      * names, each followed by '\0'.  NULL: none. */

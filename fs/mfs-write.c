@@ -55,10 +55,16 @@ mfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
     int r;
 
     /* A document open for writing collects what is written (mfs-doc.c). */
-    if (mfs_doc_is_open(fi))
+    if (mfs_doc_is_open(fi)) {
         r = mfs_doc_write(fi, buf, size, off);
-    else if ((r = writable_node(fs, ino, &n)) == 0)
+    } else if ((r = writable_node(fs, ino, &n)) == 0 &&
+               (r = mfs_snapshot_enter(fs, n)) == 0) {
         r = write_file(fs, n, buf, size, off, &done);
+        mfs_snapshot_leave(fs, n);
+        __atomic_add_fetch(&n->stats.writes, 1, __ATOMIC_RELAXED);
+        if (r == 0)
+            __atomic_add_fetch(&n->stats.write_bytes, done, __ATOMIC_RELAXED);
+    }
     if (r < 0)
         fuse_reply_err(req, -r);
     else
@@ -132,8 +138,10 @@ mfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
     MfsNode *n;
     int r = writable_node(fs, ino, &n);
 
-    if (r == 0)
+    if (r == 0 && (r = mfs_snapshot_enter(fs, n)) == 0) {
         r = fallocate_file(fs, n, mode, off, length);
+        mfs_snapshot_leave(fs, n);
+    }
     fuse_reply_err(req, -r);
 }
 
@@ -143,12 +151,19 @@ mfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 {
     MfsFs *fs = fuse_req_userdata(req);
     g_autoptr(GError) err = NULL;
+    gboolean ok;
 
-    if (fs->updater && !mr_updater_sync(fs->updater, &err)) {
-        fuse_reply_err(req, -mfs_errno_from_error(err, "fsync"));
+    /* The commit writes bitmap words, which a reload replaces; nothing is
+     * written into a file another program changed (mfs-change.c). */
+    g_rw_lock_reader_lock(&fs->model_lock);
+    if (g_atomic_int_get(&fs->state) != MFS_SNAPSHOT_VALID) {
+        g_rw_lock_reader_unlock(&fs->model_lock);
+        fuse_reply_err(req, EIO);
         return;
     }
-    fuse_reply_err(req, 0);
+    ok = fs->updater == NULL || mr_updater_sync(fs->updater, &err);
+    g_rw_lock_reader_unlock(&fs->model_lock);
+    fuse_reply_err(req, ok ? 0 : -mfs_errno_from_error(err, "fsync"));
 }
 
 /* Names, links and xattrs are the snapshot's, not the user's. */
@@ -228,6 +243,11 @@ mfs_destroy(void *userdata)
     g_autoptr(GError) err = NULL;
 
     /* Unmounting makes every write durable, data before bitmaps. */
-    if (fs->updater && !mr_updater_sync(fs->updater, &err))
+    g_rw_lock_reader_lock(&fs->model_lock);
+    if (fs->updater && g_atomic_int_get(&fs->state) != MFS_SNAPSHOT_VALID)
+        mfs_log(LOG_WARNING, "%s: not synced at unmount: another program "
+                "changed it", fs->tree->file->path);
+    else if (fs->updater && !mr_updater_sync(fs->updater, &err))
         mfs_errno_from_error(err, "sync at unmount");
+    g_rw_lock_reader_unlock(&fs->model_lock);
 }

@@ -50,6 +50,7 @@ usage(FILE *out)
             "  -o bitmap_order=O  le (default), be64 or be32: the saving host\n"
             "  -o direct_io       bypass the kernel page cache\n"
             "  -o splice          splice replies from the snapshot instead of copying\n"
+            "  -o nowatch         do not watch the snapshot for other programs' changes\n"
             "  -f                 stay in the foreground\n"
             "  -d                 debug: print every FUSE request (implies -f)\n"
             "  -s                 single-threaded\n"
@@ -124,6 +125,8 @@ parse_one_option(MountConfig *c, const char *opt, GError **err)
         fs->splice = TRUE;
     } else if (g_str_equal(key, "nosplice")) {
         fs->splice = FALSE;
+    } else if (g_str_equal(key, "nowatch")) {
+        fs->no_watch = TRUE;
     } else if (in_list(kernel_opts, key) && val == NULL) {
         g_ptr_array_add(c->session.mount_flags, g_strdup(key));
     } else if (in_list(ignored_opts, key) || g_str_has_prefix(key, "x-") ||

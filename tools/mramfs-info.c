@@ -47,6 +47,20 @@ put_text(const char *prefix, const char *s)
     fputs(e, stdout);
 }
 
+/* The libvirt header around the stream: the domain's name comes from its
+ * XML, bytes of the file. */
+static void
+print_libvirt(const MrLibvirtHeader *h)
+{
+    g_autofree char *xml = human_size(h->xml_len);
+    g_autofree char *name = h->domain_name ? g_strdup_printf("\"%s\"", h->domain_name)
+                                           : g_strdup("(unknown)");
+
+    line("libvirt:       save image of domain %s (format %s, was running: "
+         "%s, domain XML %s)", name, mr_libvirt_format_name(h->format),
+         h->was_running ? "yes" : "no", xml);
+}
+
 /* Returns the exit status: a bitmap that can no longer be read whole (the
  * file shrank under us) is said on stderr. */
 static int
@@ -60,6 +74,8 @@ print_table(const MrFile *f)
     GPtrArray *problems = g_ptr_array_new_with_free_func(g_free);
 
     printf("file:          %s (%s)\n", path, fsize);
+    if (f->libvirt)
+        print_libvirt(f->libvirt);
     if (f->stream_offset)
         printf("stream offset: 0x%" G_GINT64_MODIFIER "x\n", f->stream_offset);
     put_text("machine:       ", f->machine ? f->machine : "(none)");

@@ -120,6 +120,7 @@ fst_rw_open(FstRwTree *m, const char *name)
     m->fs.tree = m->tree;
     m->fs.updater = mr_updater_new(m->file, FALSE);
     g_mutex_init(&m->fs.doc_lock);
+    g_rw_lock_init(&m->fs.model_lock);
     return TRUE;
 }
 
@@ -128,6 +129,7 @@ fst_rw_close(FstRwTree *m)
 {
     mr_updater_free(m->fs.updater);
     g_mutex_clear(&m->fs.doc_lock);
+    g_rw_lock_clear(&m->fs.model_lock);
     mfs_tree_free(m->tree);
     mr_file_close(m->file);
     mr_writer_layout_clear(&m->layout);

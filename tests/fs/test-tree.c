@@ -36,9 +36,9 @@ test_the_table_names_each_view_once_and_the_root_holds_them(void)
     }
     MRT_CHECK_U64(t->root->children->len, n);
     /* The views the mount has today; a new one adds a line here. */
-    MRT_CHECK_U64(n, 5);
-    for (guint i = 0; i < 5; i++) {
-        static const char *const want[] = { "devices", "guest", "ram",
+    MRT_CHECK_U64(n, 7);
+    for (guint i = 0; i < 7; i++) {
+        static const char *const want[] = { ".mramfs", "devices", "guest", "libvirt", "ram",
                                             "snapshot.json", "superio" };
         MRT_CHECK_STR(((MfsNode *)g_ptr_array_index(t->root->children, i))->name,
                       want[i]);
@@ -56,7 +56,8 @@ test_inodes_follow_sorted_paths_siblings_before_children(void)
      * entries below them, in strcmp order. */
     static const char *const want[] = {
         "",                               /* 1 */
-        "devices", "guest", "ram", "snapshot.json", "superio",
+        ".mramfs", "devices", "guest", "libvirt", "ram", "snapshot.json", "superio",
+        ".mramfs/log", ".mramfs/stats.json",
         "devices/pc87312.0.json", "devices/serial.0.json",
         "guest/memmap.json", "guest/physmem",
         "ram/%2E%2E", "ram/50%25", "ram/a", "ram/a%file", "ram/pc.ram",

@@ -268,8 +268,19 @@ def check_tree(checks, m, snap, ref, doc, doc_what):
     L = m.label
     want = expected_paths([b.name for b in snap.ramblocks])
     checks.equal(sorted(os.listdir(m.mnt)),
-                 ["devices", "guest", "ram", "snapshot.json", "superio"],
-                 "%s: the root holds devices/, ram/, snapshot.json and superio/" % L)
+                 [".mramfs", "devices", "guest", "libvirt", "ram", "snapshot.json",
+                  "superio"],
+                 "%s: the root holds .mramfs/, devices/, guest/, libvirt/, ram/, "
+                 "snapshot.json and superio/" % L)
+    lv = (doc or {}).get("libvirt")
+    checks.equal(sorted(os.listdir(os.path.join(m.mnt, "libvirt"))),
+                 ["domain.xml", "header.json"] if lv else [],
+                 "%s: libvirt/ %s" % (L, "has domain.xml and header.json" if lv
+                                      else "is empty (no libvirt header)"))
+    if lv:
+        with open(os.path.join(m.mnt, "libvirt", "header.json")) as f:
+            checks.equal(json.load(f), lv, "%s: libvirt/header.json == %s's "
+                         "libvirt" % (L, doc_what))
     got, errs, dirs = {}, [], []
     for root, ds, fs in os.walk(os.path.join(m.mnt, "ram")):
         dirs += [os.path.relpath(os.path.join(root, d), m.mnt) for d in ds]

@@ -181,9 +181,12 @@ def device_path(idstr, instance):
 
 
 def tree_files(root):
-    """{relative path: (bytes, st_ino)} of every regular file below root."""
+    """{relative path: (bytes, st_ino)} of every regular file below root,
+    but .mramfs/: the daemon's log and counters, not the snapshot's."""
     out = {}
-    for d, _, files in os.walk(root):
+    for d, dirs, files in os.walk(root):
+        if d == root:
+            dirs[:] = [x for x in dirs if x != ".mramfs"]
         for name in files:
             p = os.path.join(d, name)
             with open(p, "rb") as f:
@@ -562,11 +565,14 @@ def check_refused_writes(env, snap_path, node_text):
     unknown["functions"]["uart2"]["speed"] = 115200
     bad_base = json.loads(node_text)
     bad_base["functions"]["uart2"]["iobase"] = "0x3e0"
+    # Each with what .mramfs/log must then say (close() says only EINVAL).
     attempts = [
-        ("an unknown key (functions.uart2.speed)", json.dumps(unknown, indent=2)),
+        ("an unknown key (functions.uart2.speed)", json.dumps(unknown, indent=2),
+         "speed"),
         ("an iobase the chip cannot express (uart2 0x3e0)",
-         json.dumps(bad_base, indent=2)),
-        ("malformed JSON (the document cut short)", node_text[:len(node_text) // 2]),
+         json.dumps(bad_base, indent=2), "0x3e0"),
+        ("malformed JSON (the document cut short)", node_text[:len(node_text) // 2],
+         "JSON"),
     ]
     before = mountlib.sha256(snap_path)
     with env.mounted(snap_path, ["-o", "ro"]) as mnt:
@@ -584,11 +590,19 @@ def check_refused_writes(env, snap_path, node_text):
              "got %s at %s" % (errno.errorcode.get(e, e), step or "-"))
         with open(dev, "rb") as f:
             dev_before = f.read()
-        for what, text in attempts:
+        log_path = os.path.join(mnt, ".mramfs", "log")
+        for what, text, reason in attempts:
+            with open(log_path) as f:
+                logged = len(f.read())
             e, step = write_doc(node, text)
             c.ok(e == errno.EINVAL and step == "close",
                  "writing %s: close() fails with EINVAL" % what,
                  "got %s at %s" % (errno.errorcode.get(e, e), step or "-"))
+            with open(log_path) as f:
+                new = f.read()[logged:]
+            c.ok(" error: " in new and "pc87312" in new and reason in new,
+                 "writing %s: .mramfs/log gives the reason (%r)" % (what, reason),
+                 "new lines of .mramfs/log: %r" % new)
             with open(node) as f:
                 c.equal(f.read(), node_text, "after %s superio/pc87312.json "
                         "is unchanged" % what)

@@ -206,6 +206,8 @@ class Case:
     all_present: bool = False
     tool_error_paths: bool = False   # also check mr-read-block's errors
     damage_checks: bool = False      # mount: a stale slot, truncated copies
+    prefix: bytes = None             # the bytes before an offset= stream
+                                     # (None: another program's header)
 
 
 X86 = "qemu-system-x86_64"
@@ -622,10 +624,13 @@ def run_case(case, tools, checks, workdir):
 
     path = os.path.join(workdir, case.name + ".mig")
     if case.offset:
-        # What libvirt does: its own header first, QEMU's stream after it.
+        # Another program's header first, QEMU's stream after it (libvirt's
+        # own header is read, not searched past: test_libvirt_qemu.py).
         # QEMU truncates the file to `offset` and keeps these bytes.
-        prefix = b"LibvirtQemudSave" + rng.randbytes(case.offset - 16)
-        assert qh.MAGIC[:4] not in prefix
+        prefix = case.prefix
+        if prefix is None:
+            prefix = b"OtherToolHeader\n" + rng.randbytes(case.offset - 16)
+        assert len(prefix) == case.offset and qh.MAGIC[:4] not in prefix
         with open(path, "wb") as f:
             f.write(prefix)
     snap = qh.save_snapshot(case.binary, case.machine_args, path, workdir,
