@@ -5,6 +5,7 @@
 
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
+#include <limits.h>
 #include <sys/stat.h>
 
 #include "mfs-tree.h"
@@ -27,6 +28,11 @@ typedef struct {
 struct MfsFs {
     MfsTree *tree;
     MfsOptions opts;
+    /* Where it is mounted, absolute ("" if unknown): for files that name
+     * other files of the mount (restore/qemu-args).  Held here, not on
+     * the heap: the parent of the daemon ends in fuse_daemonize() without
+     * freeing what it holds. */
+    char mountpoint[PATH_MAX];
     struct stat file_st; /* the snapshot's stat at mount: times, owner, modes */
     guint8 *zeros;       /* max_read bytes of zeros for absent pages */
     MrUpdater *updater;  /* NULL on a read-only mount */

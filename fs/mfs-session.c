@@ -135,6 +135,8 @@ mfs_session_run(MrFile *file, const MfsSessionOptions *o, GError **err)
     if (tree == NULL)
         return FALSE;
     fs.tree = tree;
+    if (mnt_abs)
+        g_strlcpy(fs.mountpoint, mnt_abs, sizeof(fs.mountpoint));
     keep_reply_buffers(fs.opts.max_read);
     fs.zeros = g_malloc0(fs.opts.max_read);
     if (!o->fs.read_only)

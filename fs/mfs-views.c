@@ -4,7 +4,8 @@
 #include "mfs-view.h"
 
 extern const MfsView mfs_view_devices, mfs_view_guest, mfs_view_libvirt,
-    mfs_view_mramfs, mfs_view_ram, mfs_view_snapshot, mfs_view_superio;
+    mfs_view_mramfs, mfs_view_ram, mfs_view_restore, mfs_view_snapshot,
+    mfs_view_superio;
 
 const MfsView *const mfs_views[] = {
     &mfs_view_ram,      /* ram/: RAM blocks */
@@ -14,5 +15,6 @@ const MfsView *const mfs_views[] = {
     &mfs_view_guest,    /* guest/: guest-physical map and memory */
     &mfs_view_libvirt,  /* libvirt/: libvirt's header of a save image */
     &mfs_view_mramfs,   /* .mramfs/: the daemon's log and statistics */
+    &mfs_view_restore,  /* restore/: a lazy restore's stream and arguments */
     NULL,
 };

@@ -5,24 +5,30 @@
 
 #include "mr-error.h"
 
-/* The one exit-status table of the commands (written in each man page). */
+/* The one exit-status table of the commands (written in each man page).
+ * -1: an outcome the command never has. */
 static const int exit_table[CLI_NOUTCOMES][CLI_NCOMMANDS] = {
-    /*                  info mount check */
-    [CLI_OK] =         { 0,  0,    0 },
-    [CLI_USAGE] =      { 2,  2,   16 },
-    [CLI_INVALID] =    { 1,  1,    4 },
-    [CLI_UNREADABLE] = { 1,  1,    8 },
-    [CLI_BUSY] =       { 1,  4,    8 },
-    [CLI_SYSTEM] =     { 1,  3,    8 },
-    [CLI_REPAIRED] =   { 0,  0,    1 },
-    [CLI_UNREPAIRED] = { 1,  1,    4 },
+    /*                  info mount check restore */
+    [CLI_OK] =         { 0,  0,    0,    0 },
+    [CLI_USAGE] =      { 2,  2,   16,    2 },
+    [CLI_INVALID] =    { 1,  1,    4,    1 },
+    [CLI_UNREADABLE] = { 1,  1,    8,    1 },
+    [CLI_BUSY] =       { -1, 4,    8,    4 },
+    [CLI_SYSTEM] =     { 1,  3,    8,    3 },
+    [CLI_REPAIRED] =   { -1, -1,   1,   -1 },
+    [CLI_UNREPAIRED] = { -1, -1,   4,   -1 },
+    [CLI_REFUSED] =    { -1, -1,  -1,    5 },
+    [CLI_QEMU] =       { -1, -1,  -1,    6 },
 };
 
 int
 cli_exit_status(CliCommand cmd, CliOutcome outcome)
 {
+    int s;
+
     g_return_val_if_fail(cmd < CLI_NCOMMANDS && outcome < CLI_NOUTCOMES, 1);
-    return exit_table[outcome][cmd];
+    s = exit_table[outcome][cmd];
+    return s >= 0 ? s : exit_table[CLI_SYSTEM][cmd];
 }
 
 CliOutcome

@@ -10,9 +10,10 @@
 
 /* The commands, the columns of the table. */
 typedef enum {
-    CLI_INFO,  /* mramfs-info(1) */
-    CLI_MOUNT, /* mount.mramfs(8) */
-    CLI_CHECK, /* mramfs-check(8): fsck(8)'s statuses, ORed together */
+    CLI_INFO,    /* mramfs-info(1) */
+    CLI_MOUNT,   /* mount.mramfs(8) */
+    CLI_CHECK,   /* mramfs-check(8): fsck(8)'s statuses, ORed together */
+    CLI_RESTORE, /* mramfs-restore(1) */
     CLI_NCOMMANDS,
 } CliCommand;
 
@@ -31,10 +32,20 @@ typedef enum {
                      * failed (any other error) */
     CLI_REPAIRED,   /* mramfs-check: problems found and repaired */
     CLI_UNREPAIRED, /* mramfs-check: problems left (an invalid file too) */
+    CLI_REFUSED,    /* mramfs-restore: the QEMU command line or binary does
+                     * not fit the snapshot */
+    CLI_QEMU,       /* mramfs-restore: QEMU could not be run, failed or was
+                     * killed */
     CLI_NOUTCOMES,
 } CliOutcome;
 
-/* The exit status of cmd for outcome. */
+/* A command stopped by SIGINT, SIGTERM or SIGHUP exits with 128 + the
+ * signal, as the shell reports it (mramfs-restore; the mount's daemon
+ * ends its loop instead). */
+#define CLI_EXIT_SIGNAL(sig) (128 + (sig))
+
+/* The exit status of cmd for outcome (an outcome the command never has
+ * gives its "cannot do it" status). */
 int cli_exit_status(CliCommand cmd, CliOutcome outcome);
 /* The outcome an error stands for: by its MR_ERROR code (G_OPTION_ERROR:
  * usage); any other error is CLI_SYSTEM. */

@@ -84,7 +84,8 @@ def test_stats_count_requests_and_bytes_per_view_and_block():
         assert st0["options"]["read_only"] is False and st0["options"]["direct_io"] is True
         assert st0["options"]["max_read"] > 0 and st0["watch"] in ("fanotify", "inotify")
         assert sorted(st0["views"]) == [".mramfs", "devices", "guest", "libvirt", "ram",
-                                        "snapshot.json", "superio"], sorted(st0["views"])
+                                        "restore", "snapshot.json", "superio"], \
+            sorted(st0["views"])
         ram0 = block_stats(st0, "pc.ram")
         assert ram0["reads"] == ram0["writes"] == ram0["lseeks"] == 0, ram0
         assert ram0["present_pages"] == 7

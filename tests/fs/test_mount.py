@@ -78,7 +78,7 @@ def test_tree_names_and_xattrs():
             assert int(os.getxattr(p, "user.mramfs.present_pages")) == len(present_pages(b))
             names = os.listxattr(p)
             assert "user.mramfs.pages_offset" in names, names
-        assert sorted(os.listdir(mnt)) == [".mramfs", "devices", "guest", "libvirt", "ram",
+        assert sorted(os.listdir(mnt)) == [".mramfs", "devices", "guest", "libvirt", "ram", "restore",
                                            "snapshot.json", "superio"]
 
 

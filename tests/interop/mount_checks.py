@@ -268,10 +268,10 @@ def check_tree(checks, m, snap, ref, doc, doc_what):
     L = m.label
     want = expected_paths([b.name for b in snap.ramblocks])
     checks.equal(sorted(os.listdir(m.mnt)),
-                 [".mramfs", "devices", "guest", "libvirt", "ram", "snapshot.json",
-                  "superio"],
+                 [".mramfs", "devices", "guest", "libvirt", "ram", "restore",
+                  "snapshot.json", "superio"],
                  "%s: the root holds .mramfs/, devices/, guest/, libvirt/, ram/, "
-                 "snapshot.json and superio/" % L)
+                 "restore/, snapshot.json and superio/" % L)
     lv = (doc or {}).get("libvirt")
     checks.equal(sorted(os.listdir(os.path.join(m.mnt, "libvirt"))),
                  ["domain.xml", "header.json"] if lv else [],

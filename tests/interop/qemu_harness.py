@@ -642,9 +642,11 @@ class QEMU:
     def query_migrate(self):
         return self.cmd("query-migrate")
 
-    def wait_migration(self, timeout=MIGRATION_TIMEOUT, what="migration"):
-        """Poll query-migrate until "completed"; raise on failed/cancelled
-        or at the deadline. Returns the last query-migrate result."""
+    def wait_migration(self, timeout=MIGRATION_TIMEOUT, what="migration",
+                       poll=POLL_INTERVAL):
+        """Poll query-migrate (every `poll` s) until "completed"; raise on
+        failed/cancelled or at the deadline. Returns the last query-migrate
+        result."""
         deadline = _deadline(timeout)
         last = None
         while True:
@@ -664,7 +666,7 @@ class QEMU:
             if _remaining(deadline) <= 0:
                 raise MigrationFailed("%s not completed within %.0f s "
                                       "(status %s)" % (what, timeout, st))
-            time.sleep(POLL_INTERVAL)
+            time.sleep(poll)
 
     def wait_status(self, wanted, timeout=DEFAULT_TIMEOUT):
         deadline = _deadline(timeout)
@@ -1059,6 +1061,7 @@ class RestoredVM(QEMU):
     """A QEMU that has loaded a snapshot and is paused (see restore())."""
     incoming_result = None
     status_after_load = None
+    load_seconds = None  # restore_from_args(): from start to "completed"
 
 
 # Runstate of an incoming VM started with -S once the load completed, on
@@ -1104,6 +1107,28 @@ def restore_snapshot(snap, workdir, **kw):
                    offset=snap.offset, capabilities=snap.capabilities,
                    parameters=snap.parameters, nodefaults=snap.nodefaults,
                    **kw)
+
+
+@contextlib.contextmanager
+def restore_from_args(binary, machine_args, incoming_args, workdir, *,
+                      nodefaults=True, timeout=MIGRATION_TIMEOUT,
+                      name="restore", poll=POLL_INTERVAL):
+    """Load a snapshot named on QEMU's command line rather than through
+    QMP: incoming_args carry -incoming file:... and what the load needs
+    (-global migration.mapped-ram=on, a memory backend: the lines of an
+    mramfs mount's restore/qemu-args). Started with -S; yields a
+    RestoredVM whose load_seconds is the time from starting QEMU to the
+    first query-migrate that said "completed" (polled every `poll` s)."""
+    vm = RestoredVM(binary, list(machine_args) + list(incoming_args),
+                    workdir, name=name, stopped=True, nodefaults=nodefaults)
+    t0 = time.monotonic()
+    with vm:
+        vm.incoming_result = vm.wait_migration(timeout=timeout,
+                                               what="incoming migration",
+                                               poll=poll)
+        vm.load_seconds = time.monotonic() - t0
+        vm.status_after_load = vm.wait_status(_LOADED_STATES)
+        yield vm
 
 
 # --------------------------------------------------------------------------

@@ -182,15 +182,21 @@ def device_path(idstr, instance):
 
 def tree_files(root):
     """{relative path: (bytes, st_ino)} of every regular file below root,
-    but .mramfs/: the daemon's log and counters, not the snapshot's."""
+    but .mramfs/: the daemon's log and counters, not the snapshot's.
+    restore/qemu-args names the mount point, which is "MNT" here so that
+    two mounts of the same snapshot compare equal."""
     out = {}
     for d, dirs, files in os.walk(root):
         if d == root:
             dirs[:] = [x for x in dirs if x != ".mramfs"]
         for name in files:
             p = os.path.join(d, name)
+            rel = os.path.relpath(p, root)
             with open(p, "rb") as f:
-                out[os.path.relpath(p, root)] = (f.read(), os.stat(p).st_ino)
+                data = f.read()
+            if rel == os.path.join("restore", "qemu-args"):
+                data = data.replace(os.path.realpath(root).encode(), b"MNT")
+            out[rel] = (data, os.stat(p).st_ino)
     return out
 
 

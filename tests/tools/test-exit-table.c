@@ -3,7 +3,7 @@
  * documented once.  Also, statuses are chosen by error code:
  * cli_outcome_of_error() on each MR_ERROR code.
  *
- *   test-exit-table COMMAND=MANPAGE...   (info, mount, check)
+ *   test-exit-table COMMAND=MANPAGE...   (info, mount, check, restore)
  */
 #include <stdio.h>
 #include <string.h>
@@ -58,7 +58,8 @@ documented(const char *page)
 int
 main(int argc, char **argv)
 {
-    static const char *const names[CLI_NCOMMANDS] = { "info", "mount", "check" };
+    static const char *const names[CLI_NCOMMANDS] = { "info", "mount", "check",
+                                                      "restore" };
     static const struct { MrErrorCode code; CliOutcome want; } by_code[] = {
         { MR_ERROR_IO, CLI_UNREADABLE }, { MR_ERROR_TRUNCATED, CLI_INVALID },
         { MR_ERROR_INVALID, CLI_INVALID }, { MR_ERROR_UNSUPPORTED, CLI_INVALID },
@@ -83,6 +84,7 @@ main(int argc, char **argv)
             continue;
         for (int o = 0; o < CLI_NOUTCOMES; o++) {
             int s = cli_exit_status((CliCommand)cmd, (CliOutcome)o);
+            /* An outcome the command never has gives a status it has. */
             /* fsck's statuses are ORed: each is one bit. */
             CHECK(cmd != CLI_CHECK || (s & (s - 1)) == 0, "check: %d is not one bit", s);
             g_hash_table_add(table, GINT_TO_POINTER(s));
