@@ -175,6 +175,27 @@ def sha256(path, skip=()):
     return "%s:%d" % (h.hexdigest(), done)
 
 
+def sparse_sha256(path, chunk=8 << 20):
+    """Digest of a file's size, its data extents (offsets and lengths, by
+    seek_runs) and their bytes: any write, also of zeros into a hole,
+    changes it, and a large sparse file is hashed in the time of its
+    data."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        fd = f.fileno()
+        size = os.fstat(fd).st_size
+        h.update(b"size %d\n" % size)
+        for pos, end in seek_runs(fd, size):
+            h.update(b"extent %d %d\n" % (pos, end - pos))
+            while pos < end:
+                data = os.pread(fd, min(chunk, end - pos), pos)
+                if not data:
+                    break
+                h.update(data)
+                pos += len(data)
+    return h.hexdigest()
+
+
 def synth(spec, path):
     """Writes a synthetic snapshot with mr-synth; returns its layout."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
