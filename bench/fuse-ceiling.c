@@ -3,8 +3,10 @@
  * LENGTH bytes of FILE from OFFSET as MNT/data (read-only) and nothing else,
  * with the session mramfs sets up (fs/mfs-session.c, fs/mfs-ops.c):
  * default_permissions and ro, max_write = max_readahead = 1 MiB, no -o
- * max_read, keep_cache on open, day-long timeouts, the multi-threaded loop
- * with up to 8 threads and no clone_fd.  A read is answered one of two ways:
+ * max_read, keep_cache on open, day-long timeouts, and mramfs's own session
+ * loop (fs/mfs-loop.c: shared, not copied, so that the ratio bench/run
+ * reports measures mramfs's handlers and not a difference between two
+ * loops).  A read is answered one of two ways:
  *
  *   --copy     pread into a per-thread buffer, then fuse_reply_buf (writev)
  *   --splice   fuse_reply_data of an fd buffer, FUSE_BUF_SPLICE_MOVE, with
@@ -18,16 +20,16 @@
  *
  * Built by meson as bench/fuse-ceiling (not installed, not a test).
  */
-#define FUSE_USE_VERSION 314
 #include <errno.h>
 #include <fcntl.h>
-#include <fuse_lowlevel.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "mfs-loop.h"
 
 #define MAX_IO (1024u * 1024)  /* mount-mramfs.c: DEFAULT_MAX_READ */
 #define TIMEOUT 86400.0
@@ -203,22 +205,6 @@ usage(void)
     return 2;
 }
 
-static int
-serve(struct fuse_session *se, int single_thread)
-{
-    struct fuse_loop_config *cfg;
-    int r;
-
-    if (single_thread)
-        return fuse_session_loop(se);
-    cfg = fuse_loop_cfg_create();
-    fuse_loop_cfg_set_clone_fd(cfg, 0);
-    fuse_loop_cfg_set_max_threads(cfg, 8);
-    r = fuse_session_loop_mt(se, cfg);
-    fuse_loop_cfg_destroy(cfg);
-    return r;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -273,7 +259,7 @@ main(int argc, char **argv)
         goto out_signals;
     /* As mount.mramfs: the command returns once the mount exists. */
     if (fuse_daemonize(foreground) == 0)
-        r = serve(se, single_thread) < 0;
+        r = mfs_serve_loop(se, single_thread) < 0;
     fuse_session_unmount(se);
 out_signals:
     fuse_remove_signal_handlers(se);

@@ -211,8 +211,7 @@ ds_decode_section(MrFile *f, MrSection *s, GError **err)
         /* No vmdesc: the bytes are all there is (FORMAT.md §8.2). */
         g_autofree guint8 *body = g_malloc(MAX(s->body_size, 1));
         json_object_put(fields);
-        if (!mr_pread_exact(f->fd, f->path, body, s->body_size, s->body_offset,
-                            "device section", err)) {
+        if (!mr_section_read(f, s, s->body_offset, body, s->body_size, err)) {
             json_object_put(dev);
             return NULL;
         }
@@ -223,8 +222,8 @@ ds_decode_section(MrFile *f, MrSection *s, GError **err)
         return dev;
     }
     bytes = g_malloc(MAX(s->end_offset - s->offset, 1));
-    if (!mr_pread_exact(f->fd, f->path, bytes, s->end_offset - s->offset,
-                        s->offset, "device section", err)) {
+    if (!mr_section_read(f, s, s->offset, bytes, s->end_offset - s->offset,
+                         err)) {
         json_object_put(dev);
         json_object_put(fields);
         return NULL;
@@ -237,7 +236,7 @@ ds_decode_section(MrFile *f, MrSection *s, GError **err)
                                json_object_new_string(str_of(s->desc, "vmsd_name")));
     json_object_object_add(dev, "decoded", json_object_new_boolean(TRUE));
     json_object_object_add(dev, "fields", fields);
-    mr_cursor_init(&c, f->fd, f->path, s->body_offset, s->body_offset + s->body_size);
+    mr_section_cursor(f, s, &c);
     ok = mr_devwalk_section(f, &c, s, &visitor, &d, err);
     mr_cursor_clear(&c);
     g_array_unref(d.stack);

@@ -258,9 +258,8 @@ std_vga(GmCtx *c, GmPciDev *d, GError **err)
     }
     idstr = g_strconcat(d->path, "/virtio-vga", NULL);
     s = ds_find_section(c->f, idstr, -1);
-    if (s == NULL || (dev = gm_section(c, s->idstr, s->instance_id, NULL,
-                                        err)) == NULL ||
-        ds_find_field(dev, "vga/sr") == NULL)
+    if (s == NULL || !gm_section(c, s->idstr, s->instance_id, &dev, NULL, err) ||
+        dev == NULL || ds_find_field(dev, "vga/sr") == NULL)
         return FALSE;
     d->vga_state = dev;
     d->vga_section = s->idstr;
@@ -313,8 +312,7 @@ place_block(GmCtx *c, const GmPciBus *buses, guint nbuses, GHashTable *devs,
 
     gm_pci_split_path(path, &bus_name, &s, &f);
     bus = bus_of(buses, nbuses, bus_name);
-    d = gm_pci_cached(c, devs, path, err);
-    if (err && *err)
+    if (!gm_pci_cached(c, devs, path, &d, err))
         return;
     if (d == NULL) {
         /* Sections that exist but cannot be decoded hide the config. */
@@ -393,8 +391,7 @@ scan_vga(GmCtx *c, const GmPciBus *buses, guint nbuses, GHashTable *devs,
             }
             continue;
         }
-        d = gm_pci_cached(c, devs, path, err);
-        if (err && *err)
+        if (!gm_pci_cached(c, devs, path, &d, err))
             return FALSE;
         if (d == NULL || !vga_like(d) || d->section != s)
             continue;

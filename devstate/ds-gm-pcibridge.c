@@ -114,8 +114,7 @@ gm_pci_bridges(GmCtx *c, const GmPciBus *roots, guint nroots,
         path = g_strndup(s->idstr, slash - s->idstr);
         if (!gm_pci_split_path(path, &bus, &sl, &fn))
             continue;
-        d = gm_pci_cached(c, devs, path, &e);
-        if (e) {
+        if (!gm_pci_cached(c, devs, path, &d, &e)) {
             g_propagate_error(err, e);
             g_array_unref(buses);
             return NULL;

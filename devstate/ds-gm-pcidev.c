@@ -125,61 +125,61 @@ new_dev(const char *path, const MrSection *s, json_object *dev,
  * version_id and config first): the standard 256 bytes follow 4 bytes of
  * version id 2.  A PCI Express device's config is longer, but the header
  * with the command register and the BARs is these 256 bytes either way. */
-static GmPciDev *
+static gboolean
 virtio_config(GmCtx *c, const MrSection *s, json_object *dev, const char *path,
-              GError **err)
+              GmPciDev **out, GError **err)
 {
     json_object *leaf = ds_find_field(dev, "virtio"), *type, *size, *off;
     g_autoptr(GmPciDev) d = NULL;
     guint8 head[4 + 256];
 
+    *out = NULL;
     if (leaf == NULL || !json_object_object_get_ex(leaf, "type", &type) ||
         !g_str_equal(json_object_get_string(type), "virtio") ||
         !json_object_object_get_ex(leaf, "size", &size) ||
         json_object_get_uint64(size) < sizeof(head) ||
         !json_object_object_get_ex(leaf, "offset", &off))
-        return NULL;
-    if (!mr_pread_exact(c->f->fd, c->f->path, head, sizeof(head),
-                        json_object_get_uint64(off), "virtio state", err))
-        return NULL;
+        return TRUE;
+    if (!mr_section_read(c->f, s, json_object_get_uint64(off), head,
+                         sizeof(head), err))
+        return FALSE;
     /* version_id 2, and the virtio vendor id 0x1af4. */
     if (memcmp(head, "\0\0\0\2", 4) != 0 || head[4] != 0xf4 || head[5] != 0x1a)
-        return NULL;
+        return TRUE;
     d = new_dev(path, s, dev, g_strdup("virtio[4:]"));
     d->config_offset = json_object_get_uint64(off) + 4;
     d->config_size = 256;
     d->config = g_memdup2(head + 4, 256);
-    return g_steal_pointer(&d);
+    *out = g_steal_pointer(&d);
+    return TRUE;
 }
 
-GmPciDev *
-gm_pci_find(GmCtx *c, const char *path, GError **err)
+gboolean
+gm_pci_find(GmCtx *c, const char *path, GmPciDev **out, GError **err)
 {
     g_autofree char *prefix = g_strconcat(path, "/", NULL);
 
+    *out = NULL;
     for (guint i = 0; i < c->f->devices->len; i++) {
         MrSection *s = g_ptr_array_index(c->f->devices, i);
         g_autoptr(GString) fpath = g_string_new(NULL);
         g_autoptr(GmPciDev) d = NULL;
         json_object *dev, *leaf;
         const char *why;
-        GError *e = NULL;
         guint64 size;
 
         if (!g_str_has_prefix(s->idstr, prefix) ||
             strchr(s->idstr + strlen(prefix), '/'))
             continue;
-        dev = gm_section(c, s->idstr, s->instance_id, &why, &e);
-        if (e) {
-            g_propagate_error(err, e);
-            return NULL;
-        }
+        if (!gm_section(c, s->idstr, s->instance_id, &dev, &why, err))
+            return FALSE;
         if (dev == NULL)
             continue;
         if ((leaf = find_config(dev, fpath)) == NULL) {
-            d = virtio_config(c, s, dev, path, err);
-            if (d || (err && *err))
-                return g_steal_pointer(&d);
+            if (!virtio_config(c, s, dev, path, out, err))
+                return FALSE;
+            if (*out)
+                return TRUE;
             continue;
         }
         d = new_dev(path, s, dev, g_string_free(g_steal_pointer(&fpath), FALSE));
@@ -189,32 +189,28 @@ gm_pci_find(GmCtx *c, const char *path, GError **err)
                          "device section \"%s\": PCI configuration of %"
                          G_GINT64_MODIFIER "u bytes (expected 256 or 4096)",
                          s->idstr, size);
-            return NULL;
+            return FALSE;
         }
         d->config_size = size;
         d->config = g_malloc(size);
         if (!gm_field_bytes(c, dev, d->config_field, d->config, size,
                             &d->config_offset, err))
-            return NULL;
-        return g_steal_pointer(&d);
+            return FALSE;
+        *out = g_steal_pointer(&d);
+        return TRUE;
     }
-    return NULL;
+    return TRUE;
 }
 
-GmPciDev *
-gm_pci_cached(GmCtx *c, GHashTable *devs, const char *path, GError **err)
+gboolean
+gm_pci_cached(GmCtx *c, GHashTable *devs, const char *path, GmPciDev **out,
+              GError **err)
 {
-    GmPciDev *d;
-    GError *e = NULL;
-
-    if (g_hash_table_lookup_extended(devs, path, NULL, (gpointer *)&d))
-        return d;
-    d = gm_pci_find(c, path, &e);
-    if (e) {
-        g_propagate_error(err, e);
-        return NULL;
-    }
-    g_hash_table_insert(devs, g_strdup(path), d);
-    return d;
+    if (g_hash_table_lookup_extended(devs, path, NULL, (gpointer *)out))
+        return TRUE;
+    if (!gm_pci_find(c, path, out, err))
+        return FALSE;
+    g_hash_table_insert(devs, g_strdup(path), *out);
+    return TRUE;
 }
 

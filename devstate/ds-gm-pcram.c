@@ -38,13 +38,13 @@ gm_pc_read_split(Pc *pc, GError **err)
 {
     GmCtx *c = pc->c;
     const char *why = NULL;
-    json_object *rtc = gm_section(c, "mc146818rtc", 0, &why, err), *o;
+    json_object *rtc, *o;
     guint8 cmos[128];
     guint64 off = 0;
     GmSplitSource src = GM_SPLIT_UNKNOWN;
     GmPcSplit rule_split = gm_pc_default_split(pc->q35, pc->ram_size);
 
-    if (rtc == NULL && err && *err)
+    if (!gm_section(c, "mc146818rtc", 0, &rtc, &why, err))
         return FALSE;
     if (rtc && !gm_field_bytes(c, rtc, "cmos_data", cmos, sizeof(cmos), &off, err))
         return FALSE;

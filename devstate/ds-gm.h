@@ -79,11 +79,11 @@ typedef struct {
     json_object *blocks;  /* {block: {"mapped": bool, "note": ...}} */
 } GmCtx;
 
-/* The decoded section, or NULL when absent or undecodable (then *reason,
- * if given, says which); cached for the context's life.  err only for
- * I/O. */
-json_object *gm_section(GmCtx *c, const char *idstr, gint64 instance,
-                        const char **reason, GError **err);
+/* The decoded section in *out, or NULL there when absent or undecodable
+ * (then *reason, if given, says which); cached for the context's life.
+ * FALSE only with an error (I/O). */
+gboolean gm_section(GmCtx *c, const char *idstr, gint64 instance,
+                    json_object **out, const char **reason, GError **err);
 /* A leaf below a decoded section: path as ds_find_field(); the bytes it
  * holds (size must be n) and their snapshot offset. */
 gboolean gm_field_bytes(GmCtx *c, json_object *dev, const char *path,
@@ -141,11 +141,13 @@ void gm_pci_dev_free(GmPciDev *d);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GmPciDev, gm_pci_dev_free)
 
 /* The device whose qdev path is `path`, from the section that holds its
- * PCI configuration; NULL (err unset) when no section does. */
-GmPciDev *gm_pci_find(GmCtx *c, const char *path, GError **err);
-/* The same through a cache path -> GmPciDev* (owned, NULL remembered). */
-GmPciDev *gm_pci_cached(GmCtx *c, GHashTable *devs, const char *path,
-                        GError **err);
+ * PCI configuration, in *out (free it); NULL there when no section does.
+ * FALSE only with an error. */
+gboolean gm_pci_find(GmCtx *c, const char *path, GmPciDev **out, GError **err);
+/* The same through a cache path -> GmPciDev* (owned by the cache, NULL
+ * remembered). */
+gboolean gm_pci_cached(GmCtx *c, GHashTable *devs, const char *path,
+                       GmPciDev **out, GError **err);
 /* "0000:00:02.0" -> its bus "0000:00", slot 2, function 0. */
 gboolean gm_pci_split_path(const char *path, char **bus, guint *slot,
                            guint *fn);

@@ -241,12 +241,14 @@ static gboolean
 add_vapic(Pc *pc, GError **err)
 {
     GmCtx *c = pc->c;
-    json_object *dev = gm_section(c, "kvm-tpr-opt", 0, NULL, err), *why;
+    json_object *dev, *why;
     guint64 state, paddr, state_off, paddr_off, rom_paddr, size;
     guint8 blocks;
 
+    if (!gm_section(c, "kvm-tpr-opt", 0, &dev, NULL, err))
+        return FALSE;
     if (dev == NULL)
-        return !(err && *err);
+        return TRUE;
     if (!gm_field_uint(dev, "state", &state, &state_off) ||
         !gm_field_uint(dev, "rom_state_paddr", &paddr, &paddr_off)) {
         gm_add_unknown(pc->system, 0xc0000, 0x40000, 1000, "kvmvapic ROM",
@@ -309,8 +311,7 @@ add_synic(Pc *pc, GError **err)
             ;
         if (k == 2)
             continue;
-        cpu = gm_section(c, "cpu", vp, NULL, err);
-        if (cpu == NULL && err && *err)
+        if (!gm_section(c, "cpu", vp, &cpu, NULL, err))
             return FALSE;
         if (cpu == NULL || !json_object_object_get_ex(cpu, "subsections", &subs) ||
             !json_object_object_get_ex(subs, "cpu/msr_hyperv_synic", &sub)) {
@@ -403,8 +404,7 @@ gm_machine_pc(GmCtx *c, GError **err)
                            json_object_new_string(pc.ram->idstr));
     json_object_object_add(c->m->machine, "machine_ram_size",
                            json_object_new_uint64(pc.ram_size));
-    pc.host = gm_pci_find(c, "0000:00:00.0", &e);
-    if (e) {
+    if (!gm_pci_find(c, "0000:00:00.0", &pc.host, &e)) {
         g_propagate_error(err, g_steal_pointer(&e));
         return FALSE;
     }

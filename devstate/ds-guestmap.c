@@ -48,30 +48,32 @@ find_machine(const char *name)
 
 /* ---- context helpers (ds-gm.h) ---- */
 
-json_object *
-gm_section(GmCtx *c, const char *idstr, gint64 instance, const char **reason,
-           GError **err)
+gboolean
+gm_section(GmCtx *c, const char *idstr, gint64 instance, json_object **out,
+           const char **reason, GError **err)
 {
     g_autofree char *key = g_strdup_printf("%s.%" G_GINT64_FORMAT, idstr, instance);
     json_object *dev, *decoded;
     MrSection *s;
 
+    *out = NULL;
     if (reason)
         *reason = NULL;
     if (g_hash_table_lookup_extended(c->sections, key, NULL, (gpointer *)&dev)) {
         if (dev == NULL && reason)
             *reason = "the section cannot be decoded";
-        return dev;
+        *out = dev;
+        return TRUE;
     }
     s = ds_find_section(c->f, idstr, instance);
     if (s == NULL) {
         if (reason)
             *reason = "the snapshot has no such device section";
-        return NULL;
+        return TRUE;
     }
     dev = ds_decode_section(c->f, s, err);
     if (dev == NULL)
-        return NULL;
+        return FALSE;
     if (!json_object_object_get_ex(dev, "decoded", &decoded) ||
         !json_object_get_boolean(decoded)) {
         /* Keep the answer: later lookups need not read it again. */
@@ -81,7 +83,8 @@ gm_section(GmCtx *c, const char *idstr, gint64 instance, const char **reason,
             *reason = "the section cannot be decoded (no vmdesc, or too large)";
     }
     g_hash_table_insert(c->sections, g_steal_pointer(&key), dev);
-    return dev;
+    *out = dev;
+    return TRUE;
 }
 
 gboolean
@@ -117,8 +120,7 @@ gm_field_bytes(GmCtx *c, json_object *dev, const char *path, guint8 *buf,
     }
     if (offset)
         *offset = json_object_get_uint64(off);
-    return mr_pread_exact(c->f->fd, c->f->path, buf, n,
-                          json_object_get_uint64(off), "device field", err);
+    return mr_section_read_at(c->f, json_object_get_uint64(off), buf, n, err);
 }
 
 json_object *

@@ -1,9 +1,9 @@
 /* PC87312 registers to functions and back (FORMAT.md §14.1). */
-#include <gio/gio.h>
 #include <string.h>
 
 #include "ds-decode.h"
 #include "ds-superio.h"
+#include "mr-error.h"
 
 const char *const ds_pc87312_function_names[DS_PC_N] = {
     "parallel", "uart1", "uart2", "fdc", "ide"
@@ -76,67 +76,73 @@ ds_pc87312_decode(const DsPc87312Regs *r, DsFunction out[DS_PC_N])
                                    .irq = 14, .dma = -1 };
 }
 
-static gboolean
-leaf_offset(json_object *dev, const char *name, guint64 *off)
+MrSection *
+ds_pc87312_section(const MrFile *f)
 {
-    json_object *fld = ds_find_field(dev, name), *o;
+    MrSection *s = ds_find_section(f, "pc87312", 0);
 
-    if (fld == NULL || !json_object_object_get_ex(fld, "offset", &o))
-        return FALSE;
-    *off = json_object_get_uint64(o);
-    return TRUE;
+    return s && s->desc ? s : NULL;
 }
 
-/* The node of a 1-byte leaf that has a value, or NULL. */
-static json_object *
-byte_field(json_object *dev, const char *name)
+/* What a 1-byte leaf of the pc87312 section is expected to be, or why not. */
+static const char *
+byte_field_problem(json_object *fld)
 {
-    json_object *fld = ds_find_field(dev, name), *v;
+    json_object *v;
 
-    if (fld == NULL || !json_object_is_type(fld, json_type_object) ||
+    if (fld == NULL)
+        return "absent";
+    if (!json_object_is_type(fld, json_type_object) ||
+        !json_object_object_get_ex(fld, "offset", NULL) ||
         json_object_get_int(json_object_object_get(fld, "size")) != 1 ||
         !json_object_object_get_ex(fld, "value", &v))
-        return NULL;
-    return fld;
+        return "not a 1-byte field";
+    return NULL;
 }
 
 gboolean
-ds_pc87312_load(MrFile *f, DsPc87312 *out, GError **err)
+ds_pc87312_load(MrFile *f, MrSection *s, DsPc87312 *out, GError **err)
 {
-    MrSection *s = ds_find_section(f, "pc87312", 0);
     json_object *dev, *regs, *sel, *step, *v = NULL;
-    gboolean ok;
+    const char *why = NULL, *which = NULL;
 
     memset(out, 0, sizeof(*out));
-    if (s == NULL || s->desc == NULL)
-        return FALSE;
     dev = ds_decode_section(f, s, err);
     if (dev == NULL)
         return FALSE;
     /* The description is untrusted: check every shape before reading a
      * value (json-c asserts on an array call on a non-array). */
-    regs = byte_field(dev, "regs");
-    sel = byte_field(dev, "selected_index");
-    step = byte_field(dev, "read_id_step");
-    ok = regs && sel && step &&
-         json_object_object_get_ex(regs, "value", &v) &&
-         json_object_is_type(v, json_type_array) &&
-         json_object_array_length(v) == 3 &&
-         json_object_is_type(json_object_object_get(sel, "value"), json_type_int) &&
-         json_object_is_type(json_object_object_get(step, "value"), json_type_int) &&
-         leaf_offset(dev, "regs", &out->regs_offset) &&
-         leaf_offset(dev, "selected_index", &out->selected_offset) &&
-         leaf_offset(dev, "read_id_step", &out->step_offset);
-    for (guint i = 0; ok && i < 3; i++)
-        ok = json_object_is_type(json_object_array_get_idx(v, i), json_type_int);
-    if (!ok) {
-        g_set_error(err, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                    "%s: section \"pc87312\" at 0x%" G_GINT64_MODIFIER "x has "
-                    "not the fields of QEMU's pc87312 (regs[3], "
-                    "selected_index, read_id_step)", f->path, s->offset);
+    regs = ds_find_field(dev, "regs");
+    sel = ds_find_field(dev, "selected_index");
+    step = ds_find_field(dev, "read_id_step");
+    if ((why = byte_field_problem(regs)) != NULL)
+        which = "regs";
+    else if ((why = byte_field_problem(sel)) != NULL)
+        which = "selected_index";
+    else if ((why = byte_field_problem(step)) != NULL)
+        which = "read_id_step";
+    else if (!json_object_object_get_ex(regs, "value", &v) ||
+             !json_object_is_type(v, json_type_array) ||
+             json_object_array_length(v) != 3)
+        which = "regs", why = "not an array of 3 bytes";
+    else if (!json_object_is_type(json_object_object_get(sel, "value"), json_type_int) ||
+             !json_object_is_type(json_object_object_get(step, "value"), json_type_int))
+        which = "selected_index or read_id_step", why = "not an integer";
+    for (guint i = 0; which == NULL && i < 3; i++)
+        if (!json_object_is_type(json_object_array_get_idx(v, i), json_type_int))
+            which = "regs", why = "not an array of 3 integers";
+    if (which) {
+        mr_set_error(err, MR_ERROR_UNSUPPORTED, f->path, s->offset,
+                     "section \"pc87312\" (id %u): its vmdesc describes \"%s\" "
+                     "as %s; expected the fields of QEMU's pc87312 (regs[3], "
+                     "selected_index, read_id_step: 1 byte each)",
+                     s->section_id, which, why);
         json_object_put(dev);
         return FALSE;
     }
+    out->regs_offset = json_object_get_uint64(json_object_object_get(regs, "offset"));
+    out->selected_offset = json_object_get_uint64(json_object_object_get(sel, "offset"));
+    out->step_offset = json_object_get_uint64(json_object_object_get(step, "offset"));
     out->regs.fer = (guint8)json_object_get_int(json_object_array_get_idx(v, 0));
     out->regs.far = (guint8)json_object_get_int(json_object_array_get_idx(v, 1));
     out->regs.ptr = (guint8)json_object_get_int(json_object_array_get_idx(v, 2));
@@ -196,12 +202,15 @@ static gboolean
 bad(GError **err, const char *fmt, ...)
 {
     va_list ap;
-    g_autofree char *msg = NULL;
+    g_autofree char *msg = NULL, *text = NULL;
 
     va_start(ap, fmt);
     msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    g_set_error_literal(err, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, msg);
+    /* The document's keys and values are the writer's bytes, and the
+     * message reaches the mount's log: escaped like every message. */
+    text = mr_escape_text(msg, -1);
+    g_set_error_literal(err, MR_ERROR, MR_ERROR_REFUSED, text);
     return FALSE;
 }
 

@@ -88,8 +88,10 @@ assumed_json(Chip chip, const char *machine)
     return o;
 }
 
+/* Where a leaf of n bytes lies in the section, from the decoded field;
+ * FALSE when the field is absent or of another size. */
 static gboolean
-read_bytes(MrFile *f, json_object *field, guint8 *buf, gsize n, GError **err)
+field_of_size(json_object *field, gsize n, guint64 *offset)
 {
     json_object *off, *size;
 
@@ -97,8 +99,8 @@ read_bytes(MrFile *f, json_object *field, guint8 *buf, gsize n, GError **err)
         !json_object_object_get_ex(field, "size", &size) ||
         json_object_get_uint64(size) != n)
         return FALSE;
-    return mr_pread_exact(f->fd, f->path, buf, n, json_object_get_uint64(off),
-                          "via-isa config space", err);
+    *offset = json_object_get_uint64(off);
+    return TRUE;
 }
 
 /* The integer leaves of a child device's state (its first struct level),
@@ -122,14 +124,13 @@ add_leaves(json_object *out, json_object *fields, const char *strip)
     }
 }
 
+/* The child device of section s; NULL only with the error. */
 static json_object *
-child_json(MrFile *f, const char *idstr, guint32 instance, GError **err)
+child_json(MrFile *f, MrSection *s, GError **err)
 {
-    MrSection *s = ds_find_section(f, idstr, instance);
+    const char *idstr = s->idstr;
     json_object *o, *dev, *regs, *st;
 
-    if (s == NULL)
-        return NULL;
     o = json_object_new_object();
     json_object_object_add(o, "section", mr_section_json(s));
     if (s->desc == NULL)
@@ -157,32 +158,41 @@ child_json(MrFile *f, const char *idstr, guint32 instance, GError **err)
     return o;
 }
 
-/* A section a later QEMU might add for the Super I/O register file. */
-static json_object *
-stored_superio(MrFile *f, Chip chip, GError **err)
+/* A section a later QEMU might add for the Super I/O register file: *out
+ * is its node, or NULL when the stream has none. */
+static gboolean
+stored_superio(MrFile *f, Chip chip, json_object **out, GError **err)
 {
     for (guint i = 0; i < f->devices->len; i++) {
         MrSection *s = g_ptr_array_index(f->devices, i);
         json_object *dev, *regs, *o;
         guint8 buf[256];
+        guint64 at;
 
         if (strstr(s->idstr, "superio") == NULL || s->desc == NULL)
             continue;
         dev = ds_decode_section(f, s, err);
         if (dev == NULL)
-            return NULL;
+            return FALSE;
         regs = ds_find_field(dev, "regs");
-        if (!read_bytes(f, regs, buf, sizeof(buf), err)) {
+        /* Another shape is not a register file we know. */
+        if (!field_of_size(regs, sizeof(buf), &at)) {
             json_object_put(dev);
             continue;
+        }
+        if (!mr_section_read(f, s, at, buf, sizeof(buf), err)) {
+            json_object_put(dev);
+            return FALSE;
         }
         o = json_object_new_object();
         json_object_object_add(o, "section", mr_section_json(s));
         json_object_object_add(o, "functions", functions_json(chip, buf));
         json_object_put(dev);
-        return o;
+        *out = o;
+        return TRUE;
     }
-    return NULL;
+    *out = NULL;
+    return TRUE;
 }
 
 static json_object *
@@ -197,35 +207,44 @@ pirq_json(const guint8 *cfg)
     return o;
 }
 
-json_object *
-ds_via_json(MrFile *f, const char **node_name, GError **err)
+MrSection *
+ds_via_section(const MrFile *f)
 {
-    MrSection *s = NULL;
+    for (guint i = 0; i < f->devices->len; i++) {
+        MrSection *s = g_ptr_array_index(f->devices, i);
+        if (g_str_has_suffix(s->idstr, "/via-isa") && s->desc)
+            return s;
+    }
+    return NULL;
+}
+
+json_object *
+ds_via_json(MrFile *f, MrSection *s, const char **node_name, GError **err)
+{
     json_object *dev, *o, *pci, *gate, *fns, *stored;
     guint8 cfg[256];
     GError *local = NULL;
     guint16 device_id;
+    guint64 cfg_at;
     Chip chip;
     char hex[8];
 
-    for (guint i = 0; i < f->devices->len && s == NULL; i++) {
-        MrSection *c = g_ptr_array_index(f->devices, i);
-        if (g_str_has_suffix(c->idstr, "/via-isa") && c->desc)
-            s = c;
-    }
-    if (s == NULL)
-        return NULL;
     dev = ds_decode_section(f, s, err);
     if (dev == NULL)
         return NULL;
-    if (!read_bytes(f, ds_find_field(dev, "dev/config[0]"), cfg, sizeof(cfg), &local)) {
-        if (local)
-            g_propagate_error(err, local);
-        else
-            g_set_error(err, MR_ERROR, MR_ERROR_INVALID, "%s: offset 0x%"
-                        G_GINT64_MODIFIER "x: section \"%s\" has no 256-byte "
-                        "PCI config space (dev.config[0])", f->path, s->offset,
-                        s->idstr);
+    if (!field_of_size(ds_find_field(dev, "dev/config[0]"), sizeof(cfg), &cfg_at)) {
+        json_object *size = json_object_object_get(ds_find_field(dev, "dev/config[0]"),
+                                                   "size");
+        g_autofree char *found = size ? g_strdup_printf(
+            "%" G_GUINT64_FORMAT " bytes", json_object_get_uint64(size))
+                                      : g_strdup("none");
+        mr_set_error(err, MR_ERROR_UNSUPPORTED, f->path, s->offset,
+                     "section \"%s\": expected a 256-byte PCI config space "
+                     "(dev.config[0]) in its vmdesc, found %s", s->idstr, found);
+        json_object_put(dev);
+        return NULL;
+    }
+    if (!mr_section_read(f, s, cfg_at, cfg, sizeof(cfg), err)) {
         json_object_put(dev);
         return NULL;
     }
@@ -264,11 +283,14 @@ ds_via_json(MrFile *f, const char **node_name, GError **err)
             { "serial1", "serial", 1 }, { "fdc", "fdc", 0 },
         };
         for (guint i = 0; i < G_N_ELEMENTS(kids); i++) {
+            MrSection *cs = ds_find_section(f, kids[i].idstr, kids[i].inst);
             json_object *k;
+
             if (g_str_equal(kids[i].key, "serial1") && chips[chip].serial_ports < 2)
                 continue;
-            k = child_json(f, kids[i].idstr, kids[i].inst, &local);
-            if (local) {
+            /* A child that is not in the stream: null. */
+            k = cs ? child_json(f, cs, &local) : NULL;
+            if (cs && k == NULL) {
                 g_propagate_error(err, local);
                 json_object_put(fns);
                 json_object_put(o);
@@ -279,8 +301,7 @@ ds_via_json(MrFile *f, const char **node_name, GError **err)
         }
     }
     json_object_object_add(o, "functions_in_stream", fns);
-    stored = stored_superio(f, chip, &local);
-    if (local) {
+    if (!stored_superio(f, chip, &stored, &local)) {
         g_propagate_error(err, local);
         json_object_put(o);
         json_object_put(dev);

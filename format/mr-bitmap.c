@@ -89,19 +89,26 @@ decode_words(const guint8 *bytes, guint64 base, gsize nbytes,
     }
 }
 
-/* Clears the bits of the last word past nbits; returns how many were set. */
+/* Clears the bits of the last word past nbits, keeping them aside in
+ * tail_stray; returns how many were set. */
 static guint64
 drop_tail_bits(MrBitmap *bm)
 {
-    guint64 keep, *last, n;
+    guint64 keep, *last;
 
     if (bm->nbits % 64 == 0)
         return 0;
     keep = (G_GUINT64_CONSTANT(1) << (bm->nbits % 64)) - 1;
     last = &bm->words[bm->nwords - 1];
-    n = (guint64)__builtin_popcountll(*last & ~keep);
+    bm->tail_stray = *last & ~keep;
     *last &= keep;
-    return n;
+    return (guint64)__builtin_popcountll(bm->tail_stray);
+}
+
+void
+mr_bitmap_forget_tail_stray(MrBitmap *bm)
+{
+    bm->tail_stray = 0;
 }
 
 static guint64
@@ -405,6 +412,8 @@ mr_bitmap_file_word(const MrBitmap *bm, MrBitmapOrder order, guint64 i,
 
     ensure_word(bm, w);
     v = load_word(bm, w);
+    if (w + 1 == bm->nwords)
+        v |= bm->tail_stray;
     for (unsigned k = 0; k < 8; k++) {
         switch (order) {
         case MR_BITMAP_LE:

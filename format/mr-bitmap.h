@@ -56,6 +56,10 @@ typedef struct {
     GMutex lock;           /* serialises chunk loads */
     GError *error;         /* the first failed load; set once */
     guint64 stray;         /* bits set past nbits, found reading the tail */
+    /* The bits past nbits of the last word as the file had them: dropped
+     * from the queries, written back as they were (mr_bitmap_file_word():
+     * page writes never change them, FORMAT.md §12). */
+    guint64 tail_stray;
 } MrBitmap;
 
 /* Bytes the saving host reserved for nbits: ceil(nbits / long_bits) longs. */
@@ -77,6 +81,9 @@ MrBitmap *mr_bitmap_open(guint64 nbits, guint64 nbytes, MrBitmapOrder order,
                          GDestroyNotify read_data_free, guint64 *stray,
                          GError **err);
 void mr_bitmap_free(MrBitmap *bm);
+/* The file's bits past nbits were cleared (a repair): write them as zero
+ * from now on. */
+void mr_bitmap_forget_tail_stray(MrBitmap *bm);
 
 /* FALSE, with a copy of the read error, if some chunk could not be read:
  * what the queries returned since may be wrong (a failed chunk reads as
@@ -105,7 +112,9 @@ gboolean mr_bitmap_clear(MrBitmap *bm, guint64 i);
 void mr_bitmap_file_position(MrBitmapOrder order, guint64 i,
                              guint64 *byte_index, guint8 *mask);
 /* The file's bytes of the long (64-bit) word containing bit i, as they must
- * be written back: fills out[8] and returns the byte index of out[0]. */
+ * be written back: the word's page bits as the model holds them and, in
+ * the last word, the bits past nbits as the file had them.  Fills out[8]
+ * and returns the byte index of out[0]. */
 guint64 mr_bitmap_file_word(const MrBitmap *bm, MrBitmapOrder order,
                             guint64 i, guint8 out[8]);
 

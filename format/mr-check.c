@@ -6,6 +6,7 @@
 
 #include "mr-cursor.h"
 #include "mr-error.h"
+#include "mr-parse.h"
 
 /* Slots of absent pages in data extents are read this much at a time. */
 #define MR_CHECK_CHUNK (1024 * 1024)

@@ -11,7 +11,8 @@
  * read.
  *
  * The bits of a bitmap past its block's last page (R12): zero in QEMU
- * files; the model ignores them (mr-bitmap.h), mr-update.h can clear them.
+ * files; the model ignores them (mr-bitmap.h), mr-repair.c clears them
+ * (mramfs-check --repair, through mr-report.h).
  */
 #ifndef MR_CHECK_H
 #define MR_CHECK_H
@@ -60,5 +61,20 @@ typedef struct {
  * already dropped the stray bits). */
 gboolean mr_block_stray_bits(const MrFile *f, const MrRamBlock *b,
                              MrStrayBits *out, GError **err);
+
+/* mr-repair.c: the one repair mramfs-check(8) makes: clears the bits of
+ * b's bitmap past its last page (FORMAT.md §11 R12, found with
+ * mr_block_stray_bits()).  §12 keeps page writes away from those bits (a
+ * commit writes the last word back with them as the file had them,
+ * mr_bitmap_file_word()); clearing them here is still safe because QEMU
+ * writes them as zero and ignores them on load (§9.4), so the file only
+ * becomes what QEMU would have written.  Writes only the bitmap bytes that
+ * hold such bits, each with its page bits as read, then fdatasync: no page
+ * changes presence, nothing else of the file changes.  f must be opened
+ * writable (MR_ERROR_READONLY) and held exclusively by the caller (no
+ * mount, no QEMU, no MrUpdater).  *done tells what was written
+ * (done->len == 0: there was nothing to clear). */
+gboolean mr_block_clear_stray_bits(MrFile *f, MrRamBlock *b, MrStrayBits *done,
+                                   GError **err);
 
 #endif

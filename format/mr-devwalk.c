@@ -172,7 +172,7 @@ walk_subsection(Walk *w, json_object *sub, guint depth, GError **err)
 {
     const char *want = get_str(sub, "vmsd_name");
     gint64 want_version = 0;
-    g_autofree char *name = NULL;
+    g_autofree char *name = NULL, *shown = NULL;
     guint64 at = w->c->pos;
     guint32 version;
     guint8 marker, len;
@@ -189,12 +189,13 @@ walk_subsection(Walk *w, json_object *sub, guint depth, GError **err)
     if (!mr_cursor_counted_string(w->c, &name, &len, "subsection name", err) ||
         !mr_cursor_be32(w->c, &version, "subsection version", err))
         return FALSE;
-    if (strlen(want) != len || memcmp(name, want, len) != 0 ||
-        (gint64)version != want_version)
+    /* The vmdesc's names were escaped when it was loaded (mr-vmdesc.c):
+     * compare the stream's name the same way. */
+    shown = mr_escape_text(name, len);
+    if (!g_str_equal(shown, want) || (gint64)version != want_version)
         return fail(w, err, at, "expected subsection \"%s\" version %"
                     G_GINT64_MODIFIER "d, found \"%s\" version %u", want,
-                    want_version, mr_is_printable(name, len) ? name : "?",
-                    version);
+                    want_version, shown, version);
     if (w->v && w->v->enter &&
         !w->v->enter(w->ud, sub, -1, TRUE, at, depth, err))
         return FALSE;

@@ -85,12 +85,6 @@ mr_file_find_block(const MrFile *f, const char *idstr)
     return NULL;
 }
 
-guint64
-mr_block_present_pages(const MrRamBlock *b)
-{
-    return b->bitmap ? mr_bitmap_count(b->bitmap) : 0;
-}
-
 gboolean
 mr_block_bitmap_ok(const MrRamBlock *b, GError **err)
 {

@@ -109,8 +109,9 @@ name_text(GMarkupParseContext *ctx, const char *text, gsize len, gpointer data,
         g_string_append_len(p->name, text, (gssize)len);
 }
 
-/* /domain/name, with XML escapes undone; NULL and a warning otherwise: the
- * name is for showing, a stream that opens is never refused for it. */
+/* /domain/name, with XML escapes undone, then bytes that are not printable
+ * UTF-8 escaped; NULL and a warning otherwise: the name is for showing, a
+ * stream that opens is never refused for it. */
 static char *
 domain_name(MrFile *f, const MrLibvirtHeader *h)
 {
@@ -134,7 +135,13 @@ domain_name(MrFile *f, const MrLibvirtHeader *h)
         g_string_free(p.name, TRUE);
         return NULL;
     }
-    return g_string_free(p.name, FALSE);
+    /* Shown in messages, text and JSON: escaped as every name of the
+     * snapshot is (mr_escape_text()). */
+    {
+        char *name = mr_escape_text(p.name->str, (gssize)p.name->len);
+        g_string_free(p.name, TRUE);
+        return name;
+    }
 }
 
 /* The XML is what comes before the first NUL of its area (libvirt writes

@@ -20,6 +20,11 @@ enum {
     MR_REC_SECTION_FOOTER = 0x7e,
 };
 
+/* FALSE with the error if part of the block's bitmap could not be read
+ * since the file was opened: what was computed from it is not to be
+ * trusted.  Users outside format/ get it from the queries of mr-read.h. */
+gboolean mr_block_bitmap_ok(const MrRamBlock *b, GError **err);
+
 void mr_file_warn(MrFile *f, guint64 offset, const char *fmt, ...)
     G_GNUC_PRINTF(3, 4);
 gboolean mr_is_printable(const char *s, gsize len);

@@ -1,5 +1,8 @@
 #include "mr-summary.h"
 
+#include "mr-error.h"
+#include "mr-read.h"
+
 #include <errno.h>
 #include <unistd.h>
 
@@ -7,15 +10,21 @@ static json_object *
 block_json(const MrFile *f, const MrRamBlock *b)
 {
     json_object *o = json_object_new_object();
-    guint64 present = mr_block_present_pages(b);
+    g_autoptr(GError) err = NULL;
+    guint64 present;
+    gboolean counted = mr_block_count_present(b, &present, &err);
 
     json_object_object_add(o, "name", json_object_new_string(b->idstr));
     json_object_object_add(o, "used_length", json_object_new_uint64(b->used_length));
     json_object_object_add(o, "page_size", json_object_new_uint64(b->page_size));
     json_object_object_add(o, "num_pages", json_object_new_uint64(b->num_pages));
-    json_object_object_add(o, "present_pages", json_object_new_uint64(present));
-    json_object_object_add(o, "stored_bytes",
-                           json_object_new_uint64(present * b->page_size));
+    /* null, and why, when the bitmap can no longer be read whole. */
+    json_object_object_add(o, "present_pages",
+                           counted ? json_object_new_uint64(present) : NULL);
+    json_object_object_add(o, "stored_bytes", counted
+                           ? json_object_new_uint64(present * b->page_size) : NULL);
+    if (!counted)
+        json_object_object_add(o, "error", json_object_new_string(err->message));
     json_object_object_add(o, "stored", json_object_new_boolean(b->stored));
     json_object_object_add(o, "desc_offset", json_object_new_uint64(b->desc_offset));
     json_object_object_add(o, "header_offset", json_object_new_uint64(b->header_offset));
@@ -60,7 +69,11 @@ mr_summary_json(const MrFile *f)
 {
     json_object *o = json_object_new_object(), *arr;
 
-    json_object_object_add(o, "file", json_object_new_string(f->path));
+    /* The file's own name may be any bytes: JSON holds UTF-8 only. */
+    {
+        g_autofree char *path = mr_escape_text(f->path, -1);
+        json_object_object_add(o, "file", json_object_new_string(path));
+    }
     json_object_object_add(o, "file_size", json_object_new_uint64(f->file_size));
     json_object_object_add(o, "stream_offset", json_object_new_uint64(f->stream_offset));
     json_object_object_add(o, "libvirt", f->libvirt ? mr_libvirt_header_json(f->libvirt)

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "mr-error.h"
+#include "mr-parse.h"
 
 typedef struct {
     MrRamBlock *block;
@@ -30,10 +31,8 @@ struct MrUpdater {
     gboolean committing;
     gboolean failed;      /* a commit failed: the file is suspect */
     char *fail_message;
-    guint64 pages_added;
     guint64 *block_added;   /* per block: pages made present */
     guint64 *block_punched; /* per block: present pages punched */
-    gint truncated;       /* the file was seen shorter than at open */
 };
 
 MrUpdater *
@@ -76,12 +75,6 @@ mr_updater_free(MrUpdater *u)
     g_free(u);
 }
 
-guint64
-mr_updater_pages_added(const MrUpdater *u)
-{
-    return __atomic_load_n(&u->pages_added, __ATOMIC_RELAXED);
-}
-
 void
 mr_updater_block_counts(const MrUpdater *u, const MrRamBlock *b,
                         guint64 *made_present, guint64 *punched)
@@ -99,29 +92,14 @@ io_error(MrUpdater *u, GError **err, guint64 at, const char *what, int e)
     return FALSE;
 }
 
-/* Someone else truncated the file under us: it never changes size by our
- * hand (FORMAT.md §12).  Writing on would extend it again with holes and
- * set bitmap bits over a stream that is gone, so once it has been seen
- * shorter than at open, every write and commit fails.  Checked before
- * each write and each commit; a truncation racing with the pwrite itself
- * is not caught. */
+/* The file never changes size by our hand (FORMAT.md §12): once it has
+ * been seen shorter than at open, every write and commit fails
+ * (mr_file_check_length()).  Checked before each write and each commit; a
+ * truncation racing with the pwrite itself is not caught. */
 static gboolean
 check_length(MrUpdater *u, GError **err)
 {
-    struct stat st;
-
-    if (fstat(u->f->fd, &st) != 0)
-        return io_error(u, err, MR_NO_OFFSET, "fstat", errno);
-    if ((guint64)st.st_size < u->f->file_size)
-        g_atomic_int_set(&u->truncated, 1);
-    else if (!g_atomic_int_get(&u->truncated))
-        return TRUE;
-    mr_set_error(err, MR_ERROR_TRUNCATED, u->f->path, (guint64)st.st_size,
-                 "the file was truncated while open for writing (0x%"
-                 G_GINT64_MODIFIER "x bytes, 0x%" G_GINT64_MODIFIER "x when "
-                 "opened): refusing to write", (guint64)st.st_size,
-                 u->f->file_size);
-    return FALSE;
+    return mr_file_check_length(u->f, MR_FILE_AS_OPENED, err);
 }
 
 static gboolean
@@ -233,7 +211,8 @@ run_commit(MrUpdater *u, GArray *batch, gboolean durable, GError **err)
     for (guint i = 0; i < n; i++)
         if (!write_word(u, &img[i], err))
             return FALSE;
-    return !durable || datasync(u, err);
+    /* With no word written, the flush above made everything durable. */
+    return !durable || n == 0 || datasync(u, err);
 }
 
 /* Adds words (may be NULL/empty) and waits until a commit that includes
@@ -304,6 +283,18 @@ mr_section_write(MrUpdater *u, const MrSection *s, guint64 offset,
                      " bytes here lie outside its body [0x%" G_GINT64_MODIFIER
                      "x, 0x%" G_GINT64_MODIFIER "x)", s->idstr, s->instance_id,
                      len, s->body_offset, s->body_offset + s->body_size);
+        return FALSE;
+    }
+    /* A torn write would leave some of the new bytes and not others. */
+    if (len > 0 && offset / MR_SECTOR_SIZE != (offset + len - 1) / MR_SECTOR_SIZE) {
+        mr_set_error(err, MR_ERROR_UNSUPPORTED, u->f->path, offset,
+                     "section \"%s\" (instance %u): the %" G_GSIZE_FORMAT
+                     " bytes to change cross the %u-byte sector boundary at "
+                     "0x%" G_GINT64_MODIFIER "x, so a power loss could leave "
+                     "some changed and not others: refused, nothing written "
+                     "(change them in parts that each lie within a sector)",
+                     s->idstr, s->instance_id, len, MR_SECTOR_SIZE,
+                     (offset / MR_SECTOR_SIZE + 1) * MR_SECTOR_SIZE);
         return FALSE;
     }
     return check_length(u, err) && pwritev_all(u, &iov, 1, offset, err) &&
@@ -483,51 +474,8 @@ mr_block_write(MrUpdater *u, MrRamBlock *b, const void *buf, guint64 offset,
     g_mutex_unlock(lock);
     if (!ok)
         return FALSE;
-    __atomic_add_fetch(&u->pages_added, newly->len, __ATOMIC_RELAXED);
     __atomic_add_fetch(&u->block_added[b->index], newly->len, __ATOMIC_RELAXED);
     if (nwords == 0)
         return !u->sync || commit(u, NULL, 0, TRUE, err);
     return commit(u, words, (guint)nwords, FALSE, err);
-}
-
-gboolean
-mr_block_clear_stray_bits(MrFile *f, MrRamBlock *b, MrStrayBits *done,
-                          GError **err)
-{
-    MrStrayBits s;
-
-    memset(done, 0, sizeof(*done));
-    if (!f->writable) {
-        mr_set_error(err, MR_ERROR_READONLY, f->path, MR_NO_OFFSET,
-                     "opened read-only: cannot clear stray bitmap bits");
-        return FALSE;
-    }
-    /* Read again rather than trust an earlier look: the bytes written back
-     * must carry the page bits the file has now. */
-    if (!mr_block_stray_bits(f, b, &s, err))
-        return FALSE;
-    if (s.len == 0)
-        return TRUE;
-    for (guint k = 0; k < s.len;) {
-        ssize_t r = pwrite(f->fd, s.new_bytes + k, s.len - k,
-                           (off_t)(s.offset + k));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            mr_set_error(err, MR_ERROR_IO, f->path, s.offset + k,
-                         "ram block \"%s\": writing its bitmap: %s", b->idstr,
-                         g_strerror(errno));
-            return FALSE;
-        }
-        k += (guint)r;
-    }
-    if (fdatasync(f->fd) != 0) {
-        mr_set_error(err, MR_ERROR_IO, f->path, MR_NO_OFFSET, "fdatasync: %s",
-                     g_strerror(errno));
-        return FALSE;
-    }
-    /* The model dropped these bits when it loaded the bitmap: nothing to
-     * change in memory. */
-    *done = s;
-    return TRUE;
 }

@@ -39,33 +39,27 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(MrUpdater, mr_updater_free)
 gboolean mr_block_write(MrUpdater *u, MrRamBlock *b, const void *buf,
                         guint64 offset, gsize len, GError **err);
 
+/* A disk writes a sector of this many bytes whole or not at all (the
+ * model of docs/CRASH-CONSISTENCY.md §2). */
+#define MR_SECTOR_SIZE 512u
+
 /* Rewrites len bytes of a device section's body in place (FORMAT.md §12
  * rule 3, §13.6): the range must lie inside the body (MR_ERROR_RANGE).
  * Choosing a fixed-size leaf whose new value QEMU accepts is the
- * caller's job.  Durable (fdatasync) before it returns. */
+ * caller's job.  All or nothing, also across a power loss: one pwrite,
+ * inside one MR_SECTOR_SIZE sector of the file; a range that crosses a
+ * sector boundary is refused (MR_ERROR_UNSUPPORTED) and nothing is
+ * written.  Durable (fdatasync) before it returns. */
 gboolean mr_section_write(MrUpdater *u, const MrSection *s, guint64 offset,
                           const void *data, gsize len, GError **err);
 
 /* Commits pending bitmap words and makes data and bitmaps durable. */
 gboolean mr_updater_sync(MrUpdater *u, GError **err);
 
-/* Pages that became present through this updater (for statistics). */
-guint64 mr_updater_pages_added(const MrUpdater *u);
-/* The same for block b, and its present pages written whole with zeros
- * and punched (they keep their bit: no page is ever made absent). */
+/* Pages of block b that became present through this updater, and its
+ * present pages written whole with zeros and punched (they keep their bit:
+ * no page is ever made absent), for statistics (.mramfs/). */
 void mr_updater_block_counts(const MrUpdater *u, const MrRamBlock *b,
                              guint64 *made_present, guint64 *punched);
-
-/* The one repair mramfs-check(8) makes: clears the bits of b's bitmap past
- * its last page (FORMAT.md §11 R12, found with mr_block_stray_bits()).
- * §12 keeps page writes away from those bits; clearing them is still safe
- * because QEMU writes them as zero and ignores them on load (§9.4), so the
- * file only becomes what QEMU would have written.  Writes only the bitmap
- * bytes that hold such bits, each with its page bits as read, then
- * fdatasync: no page changes presence, nothing else of the file changes.  f must be opened writable (MR_ERROR_READONLY) and held
- * exclusively by the caller (no mount, no QEMU, no MrUpdater).  *done tells
- * what was written (done->len == 0: there was nothing to clear). */
-gboolean mr_block_clear_stray_bits(MrFile *f, MrRamBlock *b, MrStrayBits *done,
-                                   GError **err);
 
 #endif

@@ -4,6 +4,7 @@
 
 #include "mr-cursor.h"
 #include "mr-error.h"
+#include "mr-parse.h"
 #include "mr-read.h"
 
 struct MrVfile {

@@ -2,7 +2,11 @@
  *
  * The vmdesc is untrusted: its size is capped, the parser's nesting depth is
  * capped, and its shape is checked here once so that the device walk can
- * rely on "devices" being an array of objects. */
+ * rely on "devices" being an array of objects.  Its names reach messages,
+ * logs and JSON documents (devstate/): every string and key that is not
+ * printable UTF-8 is replaced here by its escaped text (mr_escape_text()),
+ * so that no consumer can hand a terminal control bytes, and every JSON
+ * document made from it stays valid UTF-8. */
 #include <string.h>
 
 #include "mr-parse.h"
@@ -50,6 +54,56 @@ find_vmdesc(MrFile *f, guint64 *found, GError **err)
     }
     *found = 0;
     return TRUE;
+}
+
+/* Replaces o's strings and keys that are not printable UTF-8 by their
+ * escaped text; returns o, or a new object that must replace it (json-c
+ * cannot rename a key): the caller's replacing drops o.  The depth is the
+ * parser's, MR_VMDESC_DEPTH. */
+static json_object *
+escape_strings(json_object *o)
+{
+    switch (json_object_get_type(o)) {
+    case json_type_string: {
+        const char *s = json_object_get_string(o);
+        gssize n = json_object_get_string_len(o);
+        if (!mr_text_is_plain(s, n)) {
+            g_autofree char *e = mr_escape_text(s, n);
+            json_object_set_string(o, e);
+        }
+        return o;
+    }
+    case json_type_array:
+        for (size_t i = 0; i < json_object_array_length(o); i++) {
+            json_object *v = json_object_array_get_idx(o, i);
+            json_object *w = escape_strings(v);
+            if (w != v)
+                json_object_array_put_idx(o, i, w);
+        }
+        return o;
+    case json_type_object: {
+        gboolean rename = FALSE;
+        json_object *copy;
+        json_object_object_foreach(o, key, val) {
+            json_object *w = escape_strings(val);
+            if (w != val)
+                json_object_object_add(o, key, w);
+            rename |= !mr_text_is_plain(key, -1);
+        }
+        if (!rename)
+            return o;
+        /* Two keys may escape to the same text: the later wins, as a
+         * repeated key does in json-c's parser. */
+        copy = json_object_new_object();
+        json_object_object_foreach(o, k, v) {
+            g_autofree char *e = mr_escape_text(k, -1);
+            json_object_object_add(copy, e, json_object_get(v));
+        }
+        return copy;
+    }
+    default:
+        return o;
+    }
 }
 
 static gboolean
@@ -135,5 +189,12 @@ mr_vmdesc_load(MrFile *f, GError **err)
         return FALSE;
     }
     f->has_vmdesc = TRUE;
+    {
+        json_object *escaped = escape_strings(f->vmdesc);
+        if (escaped != f->vmdesc) {
+            json_object_put(f->vmdesc);
+            f->vmdesc = escaped;
+        }
+    }
     return check_shape(f, err);
 }

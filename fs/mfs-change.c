@@ -130,9 +130,9 @@ settled(MfsFs *fs)
         for (guint i = 0; i < f->devices->len; i++)
             mfs_fs_section_changed(fs, g_ptr_array_index(f->devices, i));
         mfs_fs_section_changed(fs, NULL);
-        if (fstat(f->fd, &fs->file_st) != 0)
-            mfs_log(LOG_WARNING, "%s: fstat: %s", f->path, g_strerror(errno));
-        g_atomic_int_set(&fs->truncation_logged, 0);
+        g_autoptr(GError) serr = NULL;
+        if (!mr_file_stat(f, &fs->file_st, &serr))
+            mfs_log(LOG_WARNING, "%s", serr->message);
     }
     g_rw_lock_writer_unlock(&fs->model_lock);
     /* No page was served meanwhile, but stat may have cached sizes of the
@@ -155,7 +155,7 @@ on_event(MfsWatchEvent ev, int pid, gpointer data)
 {
     MfsFs *fs = data;
     const MrFile *f = fs->tree->file;
-    g_autofree char *proc = NULL, *now = NULL;
+    g_autofree char *now = NULL;
 
     switch (ev) {
     case MFS_WATCH_MODIFIED:
@@ -171,8 +171,7 @@ on_event(MfsWatchEvent ev, int pid, gpointer data)
                               "from once it is unmounted" : "");
         break;
     case MFS_WATCH_RENAMED:
-        proc = g_strdup_printf("/proc/self/fd/%d", f->fd);
-        now = g_file_read_link(proc, NULL);
+        now = mr_file_current_name(f);
         mfs_log(LOG_NOTICE, "%s: renamed while mounted%s%s: the mount still "
                 "shows it", f->path, now ? " to " : "", now ? now : "");
         break;
@@ -182,10 +181,18 @@ on_event(MfsWatchEvent ev, int pid, gpointer data)
 void
 mfs_change_start(MfsFs *fs)
 {
+    g_autoptr(GError) err = NULL;
+    int fd;
+
     if (fs->opts.no_watch)
         return;
-    fs->watch = mfs_watch_start(fs->tree->file->fd, fs->updater != NULL,
-                                on_event, fs);
+    fd = mr_file_watch_descriptor(fs->tree->file, &err);
+    if (fd < 0) {
+        mfs_log(LOG_WARNING, "%s; changes by other programs are not watched",
+                err->message);
+        return;
+    }
+    fs->watch = mfs_watch_start(fd, fs->updater != NULL, on_event, fs);
     if (!g_str_equal(mfs_watch_method(fs->watch), "fanotify") &&
         !g_str_equal(mfs_watch_method(fs->watch), "inotify"))
         mfs_log(LOG_WARNING, "%s: changes by other programs are not watched: "

@@ -4,8 +4,6 @@
 #include <stdio.h>
 #include <syslog.h>
 
-#include <gio/gio.h>
-
 #include "mfs-fs.h"
 #include "mfs-log.h"
 #include "mr-error.h"
@@ -19,43 +17,25 @@ mfs_log_to_syslog(void)
     use_syslog = TRUE;
 }
 
+/* The one place log lines are made: what they carry of the snapshot (a
+ * section's name in a message) is escaped like every message
+ * (mr_escape_text()), whatever the caller formatted. */
 void
 mfs_log(int priority, const char *fmt, ...)
 {
     va_list ap;
-    g_autofree char *msg = NULL;
+    g_autofree char *raw = NULL, *line = NULL;
 
     va_start(ap, fmt);
-    msg = g_strdup_vprintf(fmt, ap);
+    raw = g_strdup_vprintf(fmt, ap);
     va_end(ap);
+    line = mr_escape_text(raw, -1);
     /* Also in .mramfs/log, for whoever cannot read syslog. */
-    mfs_log_keep(priority, msg);
+    mfs_log_keep(priority, line);
     if (use_syslog)
-        syslog(priority, "%s", msg);
+        syslog(priority, "%s", line);
     else
-        fprintf(stderr, "mramfs: %s\n", msg);
-}
-
-/* Errors of other domains come from the libraries the lower layers use
- * (the JSON parser of a written document: G_IO_ERROR_INVALID_DATA). */
-static int
-errno_of_gio(int code)
-{
-    switch (code) {
-    case G_IO_ERROR_INVALID_DATA:
-    case G_IO_ERROR_INVALID_ARGUMENT:
-        return EINVAL;
-    case G_IO_ERROR_NO_SPACE:
-        return ENOSPC;
-    case G_IO_ERROR_READ_ONLY:
-        return EROFS;
-    case G_IO_ERROR_PERMISSION_DENIED:
-        return EACCES;
-    case G_IO_ERROR_NOT_SUPPORTED:
-        return EOPNOTSUPP;
-    default:
-        return EIO;
-    }
+        fprintf(stderr, "mramfs: %s\n", line);
 }
 
 static int
@@ -69,24 +49,40 @@ errno_of_mr(MrErrorCode code)
     case MR_ERROR_UNSUPPORTED:
         return EOPNOTSUPP;
     case MR_ERROR_RANGE:
+    case MR_ERROR_REFUSED:
         return EINVAL;
     case MR_ERROR_READONLY:
         return EROFS;
     case MR_ERROR_NOSPACE:
         return ENOSPC;
+    case MR_ERROR_BUSY:
+        return EBUSY;
     }
     return EIO;
 }
 
+/* A snapshot truncated under the mount fails every read past its end with
+ * the same error: said once until something else is said. */
+static GMutex last_lock;
+static char *last_logged;
+
 int
 mfs_errno_from_error(const GError *err, const char *op)
 {
-    int e = EIO;
+    /* Every error of the lower layers is MR_ERROR (mr-error.h). */
+    int e = err->domain == MR_ERROR ? errno_of_mr((MrErrorCode)err->code) : EIO;
+    g_autofree char *line = g_strdup_printf("%s: %s (%s)", op, err->message,
+                                            g_strerror(e));
+    gboolean repeated;
 
-    if (err->domain == MR_ERROR)
-        e = errno_of_mr((MrErrorCode)err->code);
-    else if (err->domain == G_IO_ERROR)
-        e = errno_of_gio(err->code);
-    mfs_log(LOG_ERR, "%s: %s (%s)", op, err->message, g_strerror(e));
+    g_mutex_lock(&last_lock);
+    repeated = g_strcmp0(last_logged, line) == 0;
+    if (!repeated) {
+        g_free(last_logged);
+        last_logged = g_strdup(line);
+    }
+    g_mutex_unlock(&last_lock);
+    if (!repeated)
+        mfs_log(LOG_ERR, "%s", line);
     return -e;
 }

@@ -36,7 +36,6 @@ struct MfsFs {
     struct stat file_st; /* the snapshot's stat at mount: times, owner, modes */
     guint8 *zeros;       /* max_read bytes of zeros for absent pages */
     MrUpdater *updater;  /* NULL on a read-only mount */
-    gint truncation_logged; /* the snapshot was seen shorter (mfs-view-ram.c) */
     GMutex doc_lock;     /* one document applied at a time */
 
     /* The snapshot changed by another program (mfs-change.c).  Every
@@ -133,11 +132,13 @@ const char *mfs_snapshot_state_name(const MfsFs *fs);
 void mfs_change_start(MfsFs *fs);
 void mfs_change_stop(MfsFs *fs);
 
-/* The one place where errors of the lower layers become errno, whatever
- * their domain: returns -errno and logs the message with the operation
- * that failed. */
+/* The one place where errors of the lower layers become errno: by the
+ * code of their MR_ERROR (mr-error.h; any other error is EIO).  Returns
+ * -errno and logs the message with the operation that failed (a message
+ * repeated at once is logged once). */
 int mfs_errno_from_error(const GError *err, const char *op);
-/* Logging for the daemon: stderr in the foreground, syslog once detached. */
+/* Logging for the daemon: stderr in the foreground, syslog once detached;
+ * each line escaped as messages are (mr_escape_text()). */
 void mfs_log(int priority, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 void mfs_log_to_syslog(void);
 

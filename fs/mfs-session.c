@@ -5,7 +5,6 @@
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -29,33 +28,6 @@ escape_opt(const char *s)
  * finished exiting, a few milliseconds after umount returned: wait that
  * long before calling the snapshot busy. */
 #define LOCK_WAIT_US (2 * G_USEC_PER_SEC)
-#define LOCK_POLL_US (20 * 1000)
-
-static gboolean
-lock_snapshot(MrFile *file, gboolean read_only, GError **err)
-{
-    gint64 deadline = g_get_monotonic_time() + LOCK_WAIT_US;
-    int e;
-
-    for (;;) {
-        if (flock(file->fd, (read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
-            return TRUE;
-        e = errno;
-        if (e == EINTR)
-            continue;
-        if (e != EWOULDBLOCK || g_get_monotonic_time() >= deadline)
-            break;
-        g_usleep(LOCK_POLL_US);
-    }
-    if (e == EWOULDBLOCK)
-        g_set_error(err, MFS_SESSION_ERROR, MFS_SESSION_ERROR_LOCKED,
-                    "%s: already mounted %s (the snapshot is locked)",
-                    file->path, read_only ? "read-write" : "by another mount");
-    else
-        g_set_error(err, MFS_SESSION_ERROR, MFS_SESSION_ERROR_LOCKED,
-                    "%s: cannot lock: %s", file->path, g_strerror(e));
-    return FALSE;
-}
 
 /* With -o splice, libfuse answers a read of descriptor buffers
  * (mfs-view-ram.c) it cannot splice by copying into a page-aligned buffer it
@@ -151,22 +123,6 @@ build_args(MrFile *file, const MfsSessionOptions *o)
     return args;
 }
 
-static int
-serve(struct fuse_session *se, gboolean single_thread)
-{
-    struct fuse_loop_config *cfg;
-    int r;
-
-    if (single_thread)
-        return fuse_session_loop(se);
-    cfg = fuse_loop_cfg_create();
-    fuse_loop_cfg_set_clone_fd(cfg, 0);
-    fuse_loop_cfg_set_max_threads(cfg, 8);
-    r = fuse_session_loop_mt(se, cfg);
-    fuse_loop_cfg_destroy(cfg);
-    return r;
-}
-
 gboolean
 mfs_session_run(MrFile *file, const MfsSessionOptions *o, GError **err)
 {
@@ -178,13 +134,12 @@ mfs_session_run(MrFile *file, const MfsSessionOptions *o, GError **err)
     gboolean ok = FALSE;
     int r;
 
-    if (!lock_snapshot(file, o->fs.read_only, err))
+    /* Readers share the snapshot; a writer holds it alone, so that no
+     * other mount keeps a bitmap in memory that it changes. */
+    if (!mr_file_lock(file, o->fs.read_only ? MR_LOCK_SHARED : MR_LOCK_EXCLUSIVE,
+                      LOCK_WAIT_US, err) ||
+        !mr_file_stat(file, &fs.file_st, err))
         return FALSE;
-    if (fstat(file->fd, &fs.file_st) < 0) {
-        g_set_error(err, MFS_SESSION_ERROR, MFS_SESSION_ERROR_MOUNT,
-                    "%s: cannot stat: %s", file->path, g_strerror(errno));
-        return FALSE;
-    }
     tree = mfs_tree_new(file, err);
     if (tree == NULL)
         return FALSE;
@@ -242,7 +197,7 @@ mfs_session_run(MrFile *file, const MfsSessionOptions *o, GError **err)
      * -errno (or -1) when the loop itself failed: then the command fails
      * too.  A connection aborted through fusectl reads as ENODEV, which
      * libfuse cannot tell from an unmount: 0, and the mount is left. */
-    r = serve(se, o->single_thread);
+    r = mfs_serve_loop(se, o->single_thread);
     mfs_change_stop(&fs);
     ok = r >= 0;
     if (!ok) {

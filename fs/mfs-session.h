@@ -3,6 +3,7 @@
 #define MFS_SESSION_H
 
 #include "mfs-fs.h"
+#include "mfs-loop.h"
 
 typedef struct {
     MfsOptions fs;
@@ -14,8 +15,9 @@ typedef struct {
     GPtrArray *mount_flags; /* char*: nosuid, noexec, ... passed to the kernel */
 } MfsSessionOptions;
 
+/* What the kernel or libfuse refused; errors about the snapshot (its lock
+ * held: MR_ERROR_BUSY; a tree that cannot be built) are MR_ERRORs. */
 typedef enum {
-    MFS_SESSION_ERROR_LOCKED,  /* another mount holds the snapshot */
     MFS_SESSION_ERROR_MOUNT,   /* the kernel or libfuse refused */
     MFS_SESSION_ERROR_SERVE,   /* the mount ended with an error */
 } MfsSessionError;

@@ -10,6 +10,7 @@
  * Both are made at each read, never cached, and served whatever state the
  * snapshot is in (MFS_FILE_DAEMON). */
 #include "mfs-fs.h"
+#include "mr-read.h"
 #include "mfs-log.h"
 #include "mfs-text.h"
 
@@ -101,7 +102,7 @@ blocks_json(MfsFs *fs)
         const MrRamBlock *b = g_ptr_array_index(f->blocks, i);
         const MfsNode *n = g_hash_table_lookup(node_of, b);
         json_object *o = json_object_new_object();
-        guint64 added = 0, punched = 0;
+        guint64 added = 0, punched = 0, present;
 
         json_object_object_add(o, "name", json_object_new_string(b->idstr));
         add_counters(o, n ? &n->stats : &(MfsNodeStats){ 0 });
@@ -109,8 +110,10 @@ blocks_json(MfsFs *fs)
             mr_updater_block_counts(fs->updater, b, &added, &punched);
         json_object_object_add(o, "pages_made_present", json_object_new_uint64(added));
         json_object_object_add(o, "pages_punched", json_object_new_uint64(punched));
+        /* null when the bitmap can no longer be read whole. */
         json_object_object_add(o, "present_pages",
-                               json_object_new_uint64(mr_block_present_pages(b)));
+                               mr_block_count_present(b, &present, NULL)
+                               ? json_object_new_uint64(present) : NULL);
         json_object_array_add(arr, o);
     }
     g_rw_lock_reader_unlock(&fs->model_lock);

@@ -30,50 +30,36 @@ static guint64
 block_stored(MfsFs *fs, const MfsNode *n)
 {
     const MrRamBlock *b = n->data;
+    g_autoptr(GError) err = NULL;
+    guint64 present;
 
-    return mr_block_present_pages(b) * b->page_size;
+    /* What could be counted: stat has no way to say more. */
+    if (!mr_block_count_present(b, &present, &err))
+        mfs_errno_from_error(err, "stat");
+    return present * b->page_size;
 }
 
-/* The snapshot never changes size by our hand (FORMAT.md §12), but someone
- * else may truncate it under the mount.  Slots past its end are gone: the
- * read fails with EIO rather than a short reply, which the kernel takes for
- * the end of the file (and then shrinks the file's size in its cache).
- * Absent pages count too: the block is no longer in the file.  Said once
- * per mount in the log. */
-static int
-check_in_file(MfsFs *fs, const MrRamBlock *b, guint64 end)
-{
-    const MrFile *f = fs->tree->file;
-    struct stat st;
-
-    if (fstat(f->fd, &st) != 0) {
-        int e = errno;
-        mfs_log(LOG_ERR, "%s: fstat: %s", f->path, g_strerror(e));
-        return -e;
-    }
-    if ((guint64)st.st_size >= b->pages_offset + end)
-        return 0;
-    if (g_atomic_int_compare_and_exchange(&fs->truncation_logged, 0, 1))
-        mfs_log(LOG_ERR, "%s: offset 0x%" G_GINT64_MODIFIER "x: the snapshot "
-                "was truncated to 0x%" G_GINT64_MODIFIER "x bytes while mounted "
-                "(it had 0x%" G_GINT64_MODIFIER "x): reads past its end fail "
-                "with EIO, writes fail", f->path, (guint64)st.st_size,
-                (guint64)st.st_size, f->file_size);
-    return -EIO;
-}
-
-/* The part of [off, off + len) inside the block, checked against the
- * file's length: 0 with *end == off when nothing is left to read. */
+/* The part of [off, off + len) inside the block: 0 with *end == off when
+ * nothing is left to read.  The snapshot never changes size by our hand
+ * (FORMAT.md §12), but someone else may truncate it under the mount: a
+ * read of what is gone fails with EIO rather than a short reply, which
+ * the kernel would take for the end of the file (and then shrink the
+ * file's size in its cache).  Absent pages count too: the block is no
+ * longer in the file. */
 static int
 clip_read(MfsFs *fs, const MrRamBlock *b, guint64 off, gsize len,
           guint64 *end)
 {
+    g_autoptr(GError) err = NULL;
+
     if (off >= b->used_length) {
         *end = off;
         return 0;
     }
     *end = off + MIN((guint64)len, b->used_length - off);
-    return b->stored ? check_in_file(fs, b, *end) : 0;
+    if (b->stored && !mr_block_check_length(fs->tree->file, b, *end, &err))
+        return mfs_errno_from_error(err, "read");
+    return 0;
 }
 
 /* The default: the pages are read here (one pread per run of present
@@ -98,10 +84,10 @@ block_read(MfsFs *fs, const MfsNode *n, void *buf, guint64 off, gsize len,
 }
 
 /* -o splice: one buffer per run of pages, the snapshot's descriptor for
- * present runs and shared zeros for absent ones, so that libfuse can
- * splice.  libfuse preads or splices them after we return and sends what
- * it got, so a truncation racing with this read can still come out short;
- * check_in_file() has made that a narrow window. */
+ * present runs (mr_block_splice_source()) and shared zeros for absent
+ * ones, so that libfuse can splice.  libfuse preads or splices them after
+ * we return and sends what it got, so a truncation racing with this read
+ * can still come out short; clip_read() has made that a narrow window. */
 static int
 block_splice(MfsFs *fs, const MfsNode *n, guint64 pos, gsize len,
              struct fuse_bufvec **out)
@@ -118,27 +104,30 @@ block_splice(MfsFs *fs, const MfsNode *n, guint64 pos, gsize len,
     bv = g_malloc0(sizeof(*bv) + (size_t)((end - pos) / b->page_size + 2) *
                    sizeof(struct fuse_buf));
     while (pos < end) {
-        guint64 page = pos / b->page_size;
-        MrPageRun run = mr_block_run_at(b, page, (end - 1) / b->page_size + 1);
-        guint64 run_end = MIN(end, (run.first + run.count) * b->page_size);
+        guint64 page = pos / b->page_size, run_end, at;
         struct fuse_buf *fb = &bv->buf[nbufs++];
+        MrPageRun run;
 
-        fb->size = (size_t)(run_end - pos);
+        if (!mr_block_run_at(b, page, (end - 1) / b->page_size + 1, &run, &err)) {
+            g_free(bv);
+            return mfs_errno_from_error(err, "read");
+        }
+        run_end = MIN(end, (run.first + run.count) * b->page_size);
         if (run.present) {
-            fb->flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
-            fb->fd = fs->tree->file->fd;
-            fb->pos = (off_t)(b->pages_offset + pos);
+            int fd = mr_block_splice_source(fs->tree->file, b, pos, &at);
+            *fb = (struct fuse_buf){
+                .size = (size_t)(run_end - pos),
+                .flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY,
+                .fd = fd,
+                .pos = (off_t)at,
+            };
         } else {
-            fb->mem = fs->zeros;
+            *fb = (struct fuse_buf){ .size = (size_t)(run_end - pos),
+                                     .mem = fs->zeros };
         }
         pos = run_end;
     }
     bv->count = nbufs;
-    /* The runs came from bitmap chunks that may have failed to load. */
-    if (!mr_block_bitmap_ok(b, &err)) {
-        g_free(bv);
-        return mfs_errno_from_error(err, "read");
-    }
     *out = bv;
     return 0;
 }
@@ -148,24 +137,11 @@ static int
 block_seek(MfsFs *fs, const MfsNode *n, guint64 off, gboolean data,
            guint64 *out)
 {
-    const MrRamBlock *b = n->data;
     g_autoptr(GError) err = NULL;
-    guint64 page = off / b->page_size, next;
-    gboolean present = b->stored && mr_bitmap_test(b->bitmap, page);
 
-    if (present == data)
-        next = page;
-    else if (!b->stored)
-        next = b->num_pages;
-    else
-        next = present ? mr_bitmap_next_clear(b->bitmap, page)
-                       : mr_bitmap_next_set(b->bitmap, page);
-    if (!mr_block_bitmap_ok(b, &err))
+    /* MR_SEEK_NONE is MFS_SEEK_NONE. */
+    if (!mr_block_seek(n->data, off, data, out, &err))
         return mfs_errno_from_error(err, "lseek");
-    if (next >= b->num_pages && data)
-        *out = MFS_SEEK_NONE;
-    else
-        *out = next == page ? off : MIN(next * b->page_size, b->used_length);
     return 0;
 }
 
@@ -201,8 +177,15 @@ block_getxattr(MfsFs *fs, const MfsNode *n, const char *name)
         return g_strdup_printf("%" G_GINT64_MODIFIER "u", b->page_size);
     if (g_str_equal(name, "used_length"))
         return g_strdup_printf("%" G_GINT64_MODIFIER "u", b->used_length);
-    if (g_str_equal(name, "present_pages"))
-        return g_strdup_printf("%" G_GINT64_MODIFIER "u", mr_block_present_pages(b));
+    if (g_str_equal(name, "present_pages")) {
+        g_autoptr(GError) err = NULL;
+        guint64 present;
+        if (!mr_block_count_present(b, &present, &err)) {
+            mfs_errno_from_error(err, "getxattr");
+            return NULL;
+        }
+        return g_strdup_printf("%" G_GINT64_MODIFIER "u", present);
+    }
     if (g_str_equal(name, "stored"))
         return g_strdup(b->stored ? "1" : "0");
     if (!b->stored)

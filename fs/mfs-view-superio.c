@@ -34,71 +34,91 @@ undecoded_bytes(const char *device, const MrSection *s, const GError *why)
 /* The document of the pc87312 section as the file holds it now, or why it
  * cannot be shown. */
 static GBytes *
-pc87312_bytes(MrFile *f, const MrSection *s, gboolean *decoded)
+pc87312_bytes(MrFile *f, MrSection *s, gboolean *decoded)
 {
     g_autoptr(GError) err = NULL;
     DsPc87312 p;
 
-    *decoded = ds_pc87312_load(f, &p, &err);
+    *decoded = ds_pc87312_load(f, s, &p, &err);
     if (*decoded)
         return mfs_json_bytes(ds_pc87312_json(&p));
-    if (err == NULL)
-        g_set_error(&err, MR_ERROR, MR_ERROR_INVALID,
-                    "%s: section \"pc87312\" is no longer described", f->path);
     return undecoded_bytes("pc87312", s, err);
 }
 
+/* The bytes of the section from lo to hi as they are to be: the file's,
+ * with the five one-byte leaves the document sets. */
 static gboolean
-write_byte(MfsFs *fs, const DsPc87312 *p, guint64 off, guint8 old, guint8 val,
-           GError **err)
+pc87312_image(MrFile *f, const DsPc87312 *cur, const DsPc87312Regs *next,
+              guint64 lo, guint64 hi, guint8 *out, GError **err)
 {
-    if (old == val)
-        return TRUE;
-    return mr_section_write(fs->updater, p->section, off, &val, 1, err);
+    const struct { guint64 at; guint8 v; } leaves[] = {
+        { cur->regs_offset, next->fer }, { cur->regs_offset + 1, next->far },
+        { cur->regs_offset + 2, next->ptr },
+        { cur->selected_offset, next->selected_index },
+        { cur->step_offset, next->read_id_step },
+    };
+
+    if (!mr_section_read(f, cur->section, lo, out, (gsize)(hi - lo), err))
+        return FALSE;
+    for (guint i = 0; i < G_N_ELEMENTS(leaves); i++)
+        if (leaves[i].at >= lo && leaves[i].at < hi)
+            out[leaves[i].at - lo] = leaves[i].v;
+    return TRUE;
 }
 
 /* The document's registers go to their bytes in the pc87312 section
  * (FORMAT.md §14.1, §13.6).  A document that does not parse, or asks for
- * what the chip cannot express, changes nothing.  The registers are up to
- * three writes (FER FAR PTR, selected_index, read_id_step), each durable:
- * an I/O error between them leaves the earlier ones written. */
+ * what the chip cannot express, changes nothing.  The registers change
+ * all together or not at all, also across a power loss: the bytes that
+ * change (QEMU lays read_id_step, selected_index and FER FAR PTR out as
+ * five consecutive bytes) are one write, which mr_section_write() makes
+ * only inside one disk sector, and refuses across a sector boundary
+ * (docs/CRASH-CONSISTENCY.md §1). */
 static int
 pc87312_apply(MfsFs *fs, MfsNode *n, const char *text, gsize len)
 {
     MrFile *f = fs->tree->file;
     g_autoptr(GError) err = NULL;
+    g_autofree guint8 *image = NULL;
     DsPc87312 cur;
     DsPc87312Regs next;
-    guint8 regs[3], old[3];
+    guint64 lo = G_MAXUINT64, hi = 0;
 
-    if (!ds_pc87312_load(f, &cur, &err)) {
-        if (err == NULL)
-            g_set_error(&err, MR_ERROR, MR_ERROR_INVALID,
-                        "%s: no pc87312 section", f->path);
+    if (!ds_pc87312_load(f, mfs_text_source(n), &cur, &err) ||
+        !ds_pc87312_parse(&cur, text, len, &next, &err))
         return mfs_errno_from_error(err, "superio/" PC87312_NODE ": refused, "
                                     "nothing written");
+    /* The span of the leaves that change. */
+    {
+        const guint64 at[] = { cur.regs_offset, cur.regs_offset + 1,
+                               cur.regs_offset + 2, cur.selected_offset,
+                               cur.step_offset };
+        const guint8 was[] = { cur.regs.fer, cur.regs.far, cur.regs.ptr,
+                               cur.regs.selected_index, cur.regs.read_id_step };
+        const guint8 now[] = { next.fer, next.far, next.ptr,
+                               next.selected_index, next.read_id_step };
+        for (guint i = 0; i < G_N_ELEMENTS(at); i++) {
+            if (was[i] == now[i])
+                continue;
+            lo = MIN(lo, at[i]);
+            hi = MAX(hi, at[i] + 1);
+        }
     }
-    if (!ds_pc87312_parse(&cur, text, len, &next, &err))
-        return mfs_errno_from_error(err, "superio/" PC87312_NODE ": refused, "
-                                    "nothing written");
-    regs[0] = next.fer, regs[1] = next.far, regs[2] = next.ptr;
-    old[0] = cur.regs.fer, old[1] = cur.regs.far, old[2] = cur.regs.ptr;
-    if ((memcmp(regs, old, sizeof(regs)) != 0 &&
-         !mr_section_write(fs->updater, cur.section, cur.regs_offset, regs,
-                           sizeof(regs), &err)) ||
-        !write_byte(fs, &cur, cur.selected_offset, cur.regs.selected_index,
-                    next.selected_index, &err) ||
-        !write_byte(fs, &cur, cur.step_offset, cur.regs.read_id_step,
-                    next.read_id_step, &err)) {
+    if (lo >= hi)
+        return 0;
+    image = g_malloc(hi - lo);
+    if (!pc87312_image(f, &cur, &next, lo, hi, image, &err) ||
+        !mr_section_write(fs->updater, cur.section, lo, image, hi - lo, &err)) {
         int e = mfs_errno_from_error(err, "superio/" PC87312_NODE ": writing "
                                      "the registers");
-        /* Whatever was written before the error is shown. */
+        /* What the file holds now is shown, whatever the error left. */
         mfs_fs_section_changed(fs, cur.section);
         return e;
     }
     mfs_log(LOG_INFO, "pc87312: registers FER FAR PTR %02x %02x %02x -> %02x "
             "%02x %02x (QEMU will not move its devices on restore)",
-            old[0], old[1], old[2], regs[0], regs[1], regs[2]);
+            cur.regs.fer, cur.regs.far, cur.regs.ptr, next.fer, next.far,
+            next.ptr);
     mfs_fs_section_changed(fs, cur.section);
     return 0;
 }
@@ -110,7 +130,7 @@ pc87312_refresh(MfsFs *fs, MfsNode *n, const MrSection *changed)
     gboolean decoded;
 
     if (mfs_text_source(n) == changed)
-        mfs_text_set(n, pc87312_bytes(fs->tree->file, changed, &decoded));
+        mfs_text_set(n, pc87312_bytes(fs->tree->file, mfs_text_source(n), &decoded));
 }
 
 static const MfsFileOps pc87312_ops = {
@@ -121,19 +141,6 @@ static const MfsFileOps pc87312_ops = {
     .refresh = pc87312_refresh,
     .free = mfs_text_free,
 };
-
-/* ---- VIA VT82C686B / VT8231 ---------------------------------------- */
-
-static MrSection *
-via_section(const MrFile *f)
-{
-    for (guint i = 0; i < f->devices->len; i++) {
-        MrSection *s = g_ptr_array_index(f->devices, i);
-        if (g_str_has_suffix(s->idstr, "/via-isa") && s->desc)
-            return s;
-    }
-    return NULL;
-}
 
 /* ---- the view ------------------------------------------------------ */
 
@@ -150,22 +157,22 @@ add(MfsTreeBuilder *tb, const char *name, const MfsFileOps *ops, GBytes *bytes,
 static gboolean
 build_superio(MfsTreeBuilder *tb, MrFile *f, GError **err)
 {
-    MrSection *pc = ds_find_section(f, "pc87312", 0), *via = via_section(f);
+    /* Without a vmdesc nothing of a section can be decoded: no file. */
+    MrSection *pc = ds_pc87312_section(f), *via = ds_via_section(f);
     g_autoptr(GError) local = NULL;
     const char *via_name = NULL;
     json_object *o;
 
-    /* Without a vmdesc nothing of a section can be decoded: no file. */
-    if (pc && pc->desc) {
+    if (pc) {
         gboolean decoded;
         GBytes *bytes = pc87312_bytes(f, pc, &decoded);
         add(tb, PC87312_NODE, decoded ? &pc87312_ops : &mfs_text_ops, bytes, pc);
     }
     if (via) {
-        o = ds_via_json(f, &via_name, &local);
+        o = ds_via_json(f, via, &via_name, &local);
         if (o)
             add(tb, via_name, &mfs_text_ops, mfs_json_bytes(o), via);
-        else if (local)
+        else
             add(tb, via_name ? via_name : VIA_UNKNOWN_NODE, &mfs_text_ops,
                 undecoded_bytes("via-isa", via, local), via);
     }

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 struct MfsWatch {
-    int fd;          /* the snapshot (borrowed) */
+    int target;      /* a descriptor of the snapshot's inode (owned) */
     int events_fd;   /* fanotify or inotify */
     gboolean fanotify;
     gboolean own_writes;
@@ -43,7 +43,7 @@ start_fanotify(MfsWatch *w, GString *why)
         return FALSE;
     }
     if (fanotify_mark(fan, FAN_MARK_ADD, FAN_MODIFY | FAN_CLOSE_WRITE |
-                      FAN_ATTRIB | FAN_MOVE_SELF, w->fd, NULL) < 0) {
+                      FAN_ATTRIB | FAN_MOVE_SELF, w->target, NULL) < 0) {
         g_string_append_printf(why, "fanotify on the snapshot: %s",
                                g_strerror(errno));
         close(fan);
@@ -58,7 +58,7 @@ start_fanotify(MfsWatch *w, GString *why)
 static gboolean
 start_inotify(MfsWatch *w, GString *why)
 {
-    g_autofree char *proc = g_strdup_printf("/proc/self/fd/%d", w->fd);
+    g_autofree char *proc = g_strdup_printf("/proc/self/fd/%d", w->target);
     int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 
     if (ino < 0 || inotify_add_watch(ino, proc, IN_MODIFY | IN_CLOSE_WRITE |
@@ -92,7 +92,7 @@ attrib_seen(MfsWatch *w)
 {
     struct stat st;
 
-    if (!w->deleted && fstat(w->fd, &st) == 0 && st.st_nlink == 0) {
+    if (!w->deleted && fstat(w->target, &st) == 0 && st.st_nlink == 0) {
         w->deleted = TRUE;
         w->fn(MFS_WATCH_DELETED, 0, w->data);
     }
@@ -192,7 +192,7 @@ mfs_watch_start(int fd, gboolean own_writes, MfsWatchFn fn, gpointer data)
     MfsWatch *w = g_new0(MfsWatch, 1);
     g_autoptr(GString) why = g_string_new(NULL);
 
-    w->fd = fd;
+    w->target = fd;
     w->own_writes = own_writes;
     w->fn = fn;
     w->data = data;
@@ -227,6 +227,7 @@ mfs_watch_stop(MfsWatch *w)
         close(w->events_fd);
     if (w->stop_fd >= 0)
         close(w->stop_fd);
+    close(w->target);
     g_free(w->method);
     g_free(w);
 }

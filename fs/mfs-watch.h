@@ -30,7 +30,8 @@ typedef void (*MfsWatchFn)(MfsWatchEvent ev, int pid, gpointer data);
 
 typedef struct MfsWatch MfsWatch;
 
-/* Watches the file open as fd.  own_writes: this process writes to it (a
+/* Watches the file open as fd, which the watch owns and closes
+ * (mr_file_watch_descriptor()).  own_writes: this process writes to it (a
  * read-write mount).  Never fails: a file that cannot be watched at all
  * is still served, and mfs_watch_method() says why it is not watched. */
 MfsWatch *mfs_watch_start(int fd, gboolean own_writes, MfsWatchFn fn,

@@ -3,6 +3,65 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "mr-error.h"
+
+/* The one exit-status table of the commands (written in each man page).
+ * -1: an outcome the command never has. */
+static const int exit_table[CLI_NOUTCOMES][CLI_NCOMMANDS] = {
+    /*                  info mount check restore */
+    [CLI_OK] =         { 0,  0,    0,    0 },
+    [CLI_USAGE] =      { 2,  2,   16,    2 },
+    [CLI_INVALID] =    { 1,  1,    4,    1 },
+    [CLI_UNREADABLE] = { 1,  1,    8,    1 },
+    [CLI_BUSY] =       { -1, 4,    8,    4 },
+    [CLI_SYSTEM] =     { 1,  3,    8,    3 },
+    [CLI_REPAIRED] =   { -1, -1,   1,   -1 },
+    [CLI_UNREPAIRED] = { -1, -1,   4,   -1 },
+    [CLI_REFUSED] =    { -1, -1,  -1,    5 },
+    [CLI_QEMU] =       { -1, -1,  -1,    6 },
+};
+
+int
+cli_exit_status(CliCommand cmd, CliOutcome outcome)
+{
+    int s;
+
+    g_return_val_if_fail(cmd < CLI_NCOMMANDS && outcome < CLI_NOUTCOMES, 1);
+    s = exit_table[outcome][cmd];
+    return s >= 0 ? s : exit_table[CLI_SYSTEM][cmd];
+}
+
+CliOutcome
+cli_outcome_of_error(const GError *err)
+{
+    if (err->domain == G_OPTION_ERROR)
+        return CLI_USAGE;
+    if (err->domain != MR_ERROR)
+        return CLI_SYSTEM;
+    switch ((MrErrorCode)err->code) {
+    case MR_ERROR_INVALID:
+    case MR_ERROR_TRUNCATED:
+    case MR_ERROR_UNSUPPORTED:
+    case MR_ERROR_RANGE:
+        return CLI_INVALID;
+    case MR_ERROR_IO:
+    case MR_ERROR_NOSPACE:
+    case MR_ERROR_READONLY:
+        return CLI_UNREADABLE;
+    case MR_ERROR_BUSY:
+        return CLI_BUSY;
+    case MR_ERROR_REFUSED:
+        return CLI_USAGE;
+    }
+    return CLI_SYSTEM;
+}
+
+int
+cli_exit_status_of_error(CliCommand cmd, const GError *err)
+{
+    return cli_exit_status(cmd, cli_outcome_of_error(err));
+}
+
 gboolean
 cli_parse_u64(const char *s, guint64 *out)
 {

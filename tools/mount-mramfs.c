@@ -9,7 +9,6 @@
 
 #include "cli-common.h"
 #include "mfs-session.h"
-#include "mr-error.h"
 
 #define DEFAULT_MAX_READ (1024u * 1024)
 
@@ -156,7 +155,7 @@ parse_options(MountConfig *c, const char *list, GError **err)
     return TRUE;
 }
 
-/* Returns -1 to go on, else an exit status. */
+/* Returns -1 to go on, else an exit status (cli-common.h). */
 static int
 parse_args(MountConfig *c, int argc, char **argv, const char **snapshot,
            GError **err)
@@ -170,17 +169,17 @@ parse_args(MountConfig *c, int argc, char **argv, const char **snapshot,
         const char *a = argv[i];
         if (g_str_equal(a, "-h") || g_str_equal(a, "--help")) {
             usage(stdout);
-            return MRAMFS_EXIT_OK;
+            return cli_exit_status(CLI_MOUNT, CLI_OK);
         } else if (g_str_equal(a, "-V") || g_str_equal(a, "--version")) {
             printf("mount.mramfs %s (libfuse %d)\n", MRAMFS_VERSION,
                    fuse_version());
-            return MRAMFS_EXIT_OK;
+            return cli_exit_status(CLI_MOUNT, CLI_OK);
         } else if (g_str_equal(a, "-o") && i + 1 < argc) {
             if (!parse_options(c, argv[++i], err))
-                return MRAMFS_EXIT_USAGE;
+                return cli_exit_status(CLI_MOUNT, CLI_USAGE);
         } else if (g_str_has_prefix(a, "-o") && a[2]) {
             if (!parse_options(c, a + 2, err))
-                return MRAMFS_EXIT_USAGE;
+                return cli_exit_status(CLI_MOUNT, CLI_USAGE);
         } else if (as_helper && (g_str_equal(a, "-n") || g_str_equal(a, "-s") ||
                                  g_str_equal(a, "-v"))) {
             /* mount(8): no mtab, sloppy, verbose. */
@@ -195,19 +194,19 @@ parse_args(MountConfig *c, int argc, char **argv, const char **snapshot,
         } else if (a[0] == '-' && a[1] != '\0') {
             g_set_error(err, G_OPTION_ERROR, G_OPTION_ERROR_UNKNOWN_OPTION,
                         "unknown option \"%s\" (try --help)", a);
-            return MRAMFS_EXIT_USAGE;
+            return cli_exit_status(CLI_MOUNT, CLI_USAGE);
         } else if (npos < 2) {
             pos[npos++] = a;
         } else {
             g_set_error(err, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
                         "unexpected argument \"%s\"", a);
-            return MRAMFS_EXIT_USAGE;
+            return cli_exit_status(CLI_MOUNT, CLI_USAGE);
         }
     }
     if (npos != 2) {
         g_set_error(err, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
                     "expected SNAPSHOT and MOUNTPOINT (try --help)");
-        return MRAMFS_EXIT_USAGE;
+        return cli_exit_status(CLI_MOUNT, CLI_USAGE);
     }
     *snapshot = pos[0];
     c->session.mountpoint = pos[1];
@@ -238,7 +237,7 @@ main(int argc, char **argv)
     abs_snapshot = realpath(snapshot, NULL);
     if (abs_snapshot == NULL) {
         fprintf(stderr, "mount.mramfs: %s: %s\n", snapshot, g_strerror(errno));
-        return MRAMFS_EXIT_INVALID;
+        return cli_exit_status(CLI_MOUNT, CLI_UNREADABLE);
     }
     /* Read-write unless asked otherwise or the file cannot be written. */
     c.open.writable = !c.want_ro && (c.want_rw || access(abs_snapshot, W_OK) == 0);
@@ -250,22 +249,19 @@ main(int argc, char **argv)
     f = mr_file_open(abs_snapshot, &c.open, &err);
     if (f == NULL) {
         fprintf(stderr, "mount.mramfs: %s\n", err->message);
-        return MRAMFS_EXIT_INVALID;
+        return cli_exit_status_of_error(CLI_MOUNT, err);
     }
     for (guint i = 0; i < f->warnings->len; i++)
         fprintf(stderr, "mount.mramfs: warning: %s\n",
                 (char *)g_ptr_array_index(f->warnings, i));
     if (c.fake)
-        return MRAMFS_EXIT_OK;
+        return cli_exit_status(CLI_MOUNT, CLI_OK);
     if (!mfs_session_run(f, &c.session, &err)) {
         fprintf(stderr, "mount.mramfs: %s\n", err->message);
-        /* Building the tree reads and judges the snapshot too (two blocks
-         * on one path, a device section that does not decode): that is
-         * the snapshot's fault, not the kernel's. */
-        if (err->domain == MR_ERROR)
-            return MRAMFS_EXIT_INVALID;
-        return g_error_matches(err, MFS_SESSION_ERROR, MFS_SESSION_ERROR_LOCKED)
-                   ? MRAMFS_EXIT_LOCKED : MRAMFS_EXIT_MOUNT;
+        /* By its code: the snapshot's lock held (busy), a tree that cannot
+         * be built (two blocks on one path: the snapshot's fault), what
+         * the kernel or libfuse refused. */
+        return cli_exit_status_of_error(CLI_MOUNT, err);
     }
-    return MRAMFS_EXIT_OK;
+    return cli_exit_status(CLI_MOUNT, CLI_OK);
 }

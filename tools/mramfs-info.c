@@ -1,4 +1,7 @@
-/* mramfs-info: what a mapped-ram migration file holds (see mramfs-info(1)). */
+/* mramfs-info: what a mapped-ram migration file holds (see mramfs-info(1)).
+ * Every string of the snapshot it prints (and the file's own name) goes
+ * through mr_escape_text(): no byte of the file reaches the terminal raw. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -8,6 +11,7 @@
 #include "ds-vmcore.h"
 #include "mr-error.h"
 #include "mr-file.h"
+#include "mr-read.h"
 #include "mr-summary.h"
 
 static char *
@@ -16,6 +20,35 @@ human_size(guint64 n)
     return g_format_size_full(n, G_FORMAT_SIZE_IEC_UNITS);
 }
 
+/* One line of text output, escaped whole (it carries names of the
+ * snapshot), then a newline. */
+static void line(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+
+static void
+line(const char *fmt, ...)
+{
+    va_list ap;
+    g_autofree char *raw = NULL, *e = NULL;
+
+    va_start(ap, fmt);
+    raw = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    e = mr_escape_text(raw, -1);
+    puts(e);
+}
+
+/* Prints a string of the snapshot, escaped, after a prefix. */
+static void
+put_text(const char *prefix, const char *s)
+{
+    g_autofree char *e = mr_escape_text(s, -1);
+
+    fputs(prefix, stdout);
+    fputs(e, stdout);
+}
+
+/* The libvirt header around the stream: the domain's name comes from its
+ * XML, bytes of the file. */
 static void
 print_libvirt(const MrLibvirtHeader *h)
 {
@@ -23,48 +56,61 @@ print_libvirt(const MrLibvirtHeader *h)
     g_autofree char *name = h->domain_name ? g_strdup_printf("\"%s\"", h->domain_name)
                                            : g_strdup("(unknown)");
 
-    printf("libvirt:       save image of domain %s (format %s, was running: "
-           "%s, domain XML %s)\n", name, mr_libvirt_format_name(h->format),
-           h->was_running ? "yes" : "no", xml);
+    line("libvirt:       save image of domain %s (format %s, was running: "
+         "%s, domain XML %s)", name, mr_libvirt_format_name(h->format),
+         h->was_running ? "yes" : "no", xml);
 }
 
-static void
+/* Returns the exit status: a bitmap that can no longer be read whole (the
+ * file shrank under us) is said on stderr. */
+static int
 print_table(const MrFile *f)
 {
+    int status;
     g_autofree char *fsize = human_size(f->file_size);
     g_autofree char *ram = human_size(f->ram_total);
+    g_autofree char *path = mr_escape_text(f->path, -1);
     guint64 present_total = 0;
+    GPtrArray *problems = g_ptr_array_new_with_free_func(g_free);
 
-    printf("file:          %s (%s)\n", f->path, fsize);
+    printf("file:          %s (%s)\n", path, fsize);
     if (f->libvirt)
         print_libvirt(f->libvirt);
     if (f->stream_offset)
         printf("stream offset: 0x%" G_GINT64_MODIFIER "x\n", f->stream_offset);
-    printf("machine:       %s\n", f->machine ? f->machine : "(none)");
+    put_text("machine:       ", f->machine ? f->machine : "(none)");
+    putchar('\n');
     printf("page size:     %" G_GINT64_MODIFIER "u\n", f->page_size);
     printf("capabilities: ");
     for (guint i = 0; i < f->capabilities->len; i++)
-        printf(" %s", (char *)g_ptr_array_index(f->capabilities, i));
+        put_text(" ", g_ptr_array_index(f->capabilities, i));
     printf("\nguest RAM:     %s in %u blocks\n\n", ram, f->blocks->len);
 
     printf("%-28s %12s %10s %12s %12s %12s %12s\n", "RAM BLOCK", "SIZE",
            "PRESENT", "STORED", "HEADER", "BITMAP", "PAGES");
     for (guint i = 0; i < f->blocks->len; i++) {
         const MrRamBlock *b = g_ptr_array_index(f->blocks, i);
-        guint64 present = mr_block_present_pages(b);
+        GError *err = NULL;
+        guint64 present;
+        gboolean counted = mr_block_count_present(b, &present, &err);
+        g_autofree char *name = mr_escape_text(b->idstr, -1);
         g_autofree char *size = human_size(b->used_length);
-        g_autofree char *stored = human_size(present * b->page_size);
+        g_autofree char *stored = counted ? human_size(present * b->page_size)
+                                          : g_strdup("?");
 
+        if (!counted)
+            g_ptr_array_add(problems, g_strdup(err->message));
+        g_clear_error(&err);
         present_total += present;
         if (!b->stored) {
             printf("%-28s %12s %10s %12s %#12" G_GINT64_MODIFIER "x %12s %12s\n",
-                   b->idstr, size, "-", "not stored", b->header_offset, "-", "-");
+                   name, size, "-", "not stored", b->header_offset, "-", "-");
             continue;
         }
-        printf("%-28s %12s %10" G_GINT64_MODIFIER "u %12s %#12"
+        printf("%-28s %12s %10" G_GINT64_MODIFIER "u%s %12s %#12"
                G_GINT64_MODIFIER "x %#12" G_GINT64_MODIFIER "x %#12"
-               G_GINT64_MODIFIER "x\n", b->idstr, size, present, stored,
-               b->header_offset, b->bitmap_offset, b->pages_offset);
+               G_GINT64_MODIFIER "x\n", name, size, present, counted ? "" : "?",
+               stored, b->header_offset, b->bitmap_offset, b->pages_offset);
     }
     printf("%-28s %12s %10" G_GINT64_MODIFIER "u\n\n", "total", ram,
            present_total);
@@ -77,8 +123,9 @@ print_table(const MrFile *f)
                "OFFSET", "SIZE");
         for (guint i = 0; i < f->devices->len; i++) {
             const MrSection *s = g_ptr_array_index(f->devices, i);
+            g_autofree char *name = mr_escape_text(s->idstr, -1);
             printf("%-36s %5u %4u %#12" G_GINT64_MODIFIER "x %8"
-                   G_GINT64_MODIFIER "u\n", s->idstr, s->instance_id,
+                   G_GINT64_MODIFIER "u\n", name, s->instance_id,
                    s->version_id, s->offset, s->end_offset - s->offset);
         }
     }
@@ -87,8 +134,15 @@ print_table(const MrFile *f)
                G_GINT64_MODIFIER "x\n", f->vmdesc_size, f->vmdesc_json_offset);
     else
         printf("\nvmdesc:        none\n");
+    /* Messages are escaped where they are made (mr-error.h). */
     for (guint i = 0; i < f->warnings->len; i++)
         printf("warning: %s\n", (char *)g_ptr_array_index(f->warnings, i));
+    for (guint i = 0; i < problems->len; i++)
+        fprintf(stderr, "mramfs-info: %s\n", (char *)g_ptr_array_index(problems, i));
+    status = problems->len ? cli_exit_status(CLI_INFO, CLI_UNREADABLE)
+                           : cli_exit_status(CLI_INFO, CLI_OK);
+    g_ptr_array_unref(problems);
+    return status;
 }
 
 /* NAME is an idstr ("serial", "pci:05.0/via-isa") with an optional
@@ -107,7 +161,7 @@ print_devices(MrFile *f, const char *only)
 {
     json_object *out = json_object_new_array();
     g_autoptr(GError) err = NULL;
-    int status = MRAMFS_EXIT_OK;
+    int status = cli_exit_status(CLI_INFO, CLI_OK);
 
     for (guint i = 0; i < f->devices->len; i++) {
         MrSection *s = g_ptr_array_index(f->devices, i);
@@ -119,14 +173,16 @@ print_devices(MrFile *f, const char *only)
         if (d == NULL) {
             fprintf(stderr, "mramfs-info: %s\n", err->message);
             json_object_put(out);
-            return MRAMFS_EXIT_INVALID;
+            return cli_exit_status_of_error(CLI_INFO, err);
         }
         json_object_array_add(out, d);
     }
     if (only && json_object_array_length(out) == 0) {
-        fprintf(stderr, "mramfs-info: %s: no device section \"%s\"\n",
-                f->path, only);
-        status = MRAMFS_EXIT_INVALID;
+        g_autofree char *path = mr_escape_text(f->path, -1);
+        g_autofree char *name = mr_escape_text(only, -1);
+        fprintf(stderr, "mramfs-info: %s: no device section \"%s\"\n", path,
+                name);
+        status = cli_exit_status(CLI_INFO, CLI_INVALID);
     } else {
         puts(json_object_to_json_string_ext(
             only ? json_object_array_get_idx(out, 0) : out,
@@ -170,7 +226,7 @@ print_map(MrFile *f, gboolean json)
 
     if (m == NULL) {
         fprintf(stderr, "mramfs-info: %s\n", err->message);
-        return MRAMFS_EXIT_INVALID;
+        return cli_exit_status_of_error(CLI_INFO, err);
     }
     /* Whether guest/vmcore is there, as the mount decides it. */
     mr_vfile_free(ds_vmcore_offer(f, m, &vmcore));
@@ -180,36 +236,38 @@ print_map(MrFile *f, gboolean json)
         puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
                                                    JSON_C_TO_STRING_SPACED));
         json_object_put(o);
-        return fflush(stdout) == 0 ? MRAMFS_EXIT_OK : MRAMFS_EXIT_INVALID;
+        return cli_exit_status(CLI_INFO, CLI_OK);
     }
-    printf("guest-physical map of %s (machine %s)\n\n", f->path,
-           f->machine ? f->machine : "(none)");
-    printf("%-18s %-18s %10s %-4s %-28s %12s  %s\n", "START", "END", "SIZE",
-           "KIND", "RAM BLOCK", "BLOCK OFFSET", "RULE");
+    line("guest-physical map of %s (machine %s)", f->path,
+         f->machine ? f->machine : "(none)");
+    line("%s", "");
+    line("%-18s %-18s %10s %-4s %-28s %12s  %s", "START", "END", "SIZE",
+         "KIND", "RAM BLOCK", "BLOCK OFFSET", "RULE");
     for (guint i = 0; i < m->ranges->len; i++) {
         const DsGuestRange *r = &g_array_index(m->ranges, DsGuestRange, i);
         g_autofree char *size = human_size(r->length);
         g_autofree char *rule = rule_text(r->why);
         g_autofree char *boff = g_strdup_printf("0x%" G_GINT64_MODIFIER "x",
                                                 r->block_offset);
-        printf("0x%016" G_GINT64_MODIFIER "x 0x%016" G_GINT64_MODIFIER "x %10s "
-               "%-4s %-28s %12s  %s\n", r->gpa,
-               r->gpa + r->length - 1, size,
-               r->kind == DS_RANGE_ROM ? "rom" : "ram", r->block->idstr,
-               boff, rule);
+        line("0x%016" G_GINT64_MODIFIER "x 0x%016" G_GINT64_MODIFIER "x %10s "
+             "%-4s %-28s %12s  %s", r->gpa, r->gpa + r->length - 1, size,
+             r->kind == DS_RANGE_ROM ? "rom" : "ram", r->block->idstr, boff, rule);
     }
-    if (json_object_array_length(m->missing) > 0)
-        printf("\nmissing (left out of the map):\n");
+    if (json_object_array_length(m->missing) > 0) {
+        line("%s", "");
+        line("%s", "missing (left out of the map):");
+    }
     for (size_t i = 0; i < json_object_array_length(m->missing); i++) {
         json_object *e = json_object_array_get_idx(m->missing, i), *w, *y;
         json_object_object_get_ex(e, "what", &w);
         json_object_object_get_ex(e, "why", &y);
-        printf("  %s: %s\n", json_object_get_string(w), json_object_get_string(y));
+        line("  %s: %s", json_object_get_string(w), json_object_get_string(y));
     }
+    line("%s", "");
     if (json_object_object_get_ex(vmcore, "why", &why))
-        printf("\nguest/vmcore: none: %s\n", json_object_get_string(why));
+        line("guest/vmcore: none: %s", json_object_get_string(why));
     else
-        printf("\nguest/vmcore: the ELF core of QEMU's dump-guest-memory\n");
+        line("%s", "guest/vmcore: the ELF core of QEMU's dump-guest-memory");
     json_object_put(vmcore);
     if (json_object_object_get_ex(m->machine, "blocks", &blocks)) {
         gboolean header = FALSE;
@@ -219,13 +277,15 @@ print_map(MrFile *f, gboolean json)
                 json_object_get_boolean(mapped) ||
                 !json_object_object_get_ex(note, "note", &text))
                 continue;
-            if (!header)
-                printf("\nRAM blocks not in the map:\n");
+            if (!header) {
+                line("%s", "");
+                line("%s", "RAM blocks not in the map:");
+            }
             header = TRUE;
-            printf("  %s: %s\n", name, json_object_get_string(text));
+            line("  %s: %s", name, json_object_get_string(text));
         }
     }
-    return fflush(stdout) == 0 ? MRAMFS_EXIT_OK : MRAMFS_EXIT_INVALID;
+    return cli_exit_status(CLI_INFO, CLI_OK);
 }
 
 int
@@ -255,6 +315,7 @@ main(int argc, char **argv)
     g_autoptr(GError) err = NULL;
     g_autoptr(MrFile) f = NULL;
     MrOpenOptions opts = { 0 };
+    int status;
 
     g_option_context_set_summary(ctx, "Show what a QEMU mapped-ram migration "
                                  "file holds: machine, RAM blocks, devices.");
@@ -262,32 +323,35 @@ main(int argc, char **argv)
     if (!g_option_context_parse(ctx, &argc, &argv, &err) ||
         !cli_open_options(offset, order, &opts, &err)) {
         fprintf(stderr, "mramfs-info: %s\n", err->message);
-        return MRAMFS_EXIT_USAGE;
+        return cli_exit_status(CLI_INFO, CLI_USAGE);
     }
     if (version) {
         printf("mramfs-info %s\n", MRAMFS_VERSION);
-        return MRAMFS_EXIT_OK;
+        return cli_exit_status(CLI_INFO, CLI_OK);
     }
     if (argc != 2) {
         fprintf(stderr, "mramfs-info: expected one FILE (try --help)\n");
-        return MRAMFS_EXIT_USAGE;
+        return cli_exit_status(CLI_INFO, CLI_USAGE);
     }
     f = mr_file_open(argv[1], &opts, &err);
     if (f == NULL) {
         fprintf(stderr, "mramfs-info: %s\n", err->message);
-        return MRAMFS_EXIT_INVALID;
+        return cli_exit_status_of_error(CLI_INFO, err);
     }
     if (devices || device)
         return print_devices(f, device);
     if (map)
-        return print_map(f, json);
-    if (json) {
+        status = print_map(f, json);
+    else if (json) {
         json_object *o = mr_summary_json(f);
         puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
                                                    JSON_C_TO_STRING_SPACED));
         json_object_put(o);
+        status = cli_exit_status(CLI_INFO, CLI_OK);
     } else {
-        print_table(f);
+        status = print_table(f);
     }
-    return fflush(stdout) == 0 ? MRAMFS_EXIT_OK : MRAMFS_EXIT_INVALID;
+    if (fflush(stdout) != 0)
+        status = cli_exit_status(CLI_INFO, CLI_UNREADABLE);
+    return status;
 }

@@ -35,10 +35,10 @@ parse_args(int argc, char **argv, RestoreOptions *o, GError **err)
         const char *a = argv[i];
         if (g_str_equal(a, "-h") || g_str_equal(a, "--help")) {
             usage(stdout);
-            return MRAMFS_EXIT_OK;
+            return cli_exit_status(CLI_RESTORE, CLI_OK);
         } else if (g_str_equal(a, "-V") || g_str_equal(a, "--version")) {
             printf("mramfs-restore %s\n", MRAMFS_VERSION);
-            return MRAMFS_EXIT_OK;
+            return cli_exit_status(CLI_RESTORE, CLI_OK);
         } else if (g_str_equal(a, "-v") || g_str_equal(a, "--verbose")) {
             o->verbose = TRUE;
         } else if (g_str_equal(a, "--offset") && i + 1 < argc) {
@@ -48,45 +48,45 @@ parse_args(int argc, char **argv, RestoreOptions *o, GError **err)
         } else if (a[0] == '-' && a[1] != '\0') {
             g_set_error(err, G_OPTION_ERROR, G_OPTION_ERROR_UNKNOWN_OPTION,
                         "unknown option \"%s\" (try --help)", a);
-            return MRAMFS_EXIT_USAGE;
+            return cli_exit_status(CLI_RESTORE, CLI_USAGE);
         } else if (o->snapshot == NULL) {
             o->snapshot = a;
         } else {
             g_set_error(err, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
                         "unexpected argument \"%s\": QEMU's command line "
                         "follows \"--\"", a);
-            return MRAMFS_EXIT_USAGE;
+            return cli_exit_status(CLI_RESTORE, CLI_USAGE);
         }
     }
     if (o->snapshot == NULL || i + 1 >= argc) {
         g_set_error(err, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
                     "expected SNAPSHOT -- QEMU-BINARY [ARGS...] (try --help)");
-        return MRAMFS_EXIT_USAGE;
+        return cli_exit_status(CLI_RESTORE, CLI_USAGE);
     }
     o->qemu_argv = argv + i + 1;
     if (!cli_open_options(offset, order, &o->open, err))
-        return MRAMFS_EXIT_USAGE;
+        return cli_exit_status(CLI_RESTORE, CLI_USAGE);
     return -1;
 }
 
-static int
-exit_status(const GError *err)
+/* What a failure came to, by its code: restore-args.h's own, or those of
+ * the lower layers (cli_outcome_of_error()). */
+static CliOutcome
+outcome_of(const GError *err)
 {
-    if (err->domain == MR_ERROR)
-        return MRAMFS_EXIT_INVALID;
     if (err->domain != RESTORE_ERROR)
-        return MRAMFS_EXIT_MOUNT;
+        return cli_outcome_of_error(err);
     switch ((RestoreErrorCode)err->code) {
     case RESTORE_ERROR_REFUSED:
-        return MRAMFS_EXIT_REFUSED;
+        return CLI_REFUSED;
     case RESTORE_ERROR_LOCKED:
-        return MRAMFS_EXIT_LOCKED;
+        return CLI_BUSY;
     case RESTORE_ERROR_QEMU:
-        return MRAMFS_EXIT_QEMU;
+        return CLI_QEMU;
     case RESTORE_ERROR_MOUNT:
         break;
     }
-    return MRAMFS_EXIT_MOUNT;
+    return CLI_SYSTEM;
 }
 
 int
@@ -105,18 +105,19 @@ main(int argc, char **argv)
     }
     if (!restore_run(&o, &res, &err)) {
         fprintf(stderr, "mramfs-restore: %s\n", err->message);
-        return res.signal ? 128 + res.signal : exit_status(err);
+        return res.signal ? CLI_EXIT_SIGNAL(res.signal)
+                          : cli_exit_status(CLI_RESTORE, outcome_of(err));
     }
     if (res.signal)
-        return 128 + res.signal;
+        return CLI_EXIT_SIGNAL(res.signal);
     st = res.qemu_status;
     if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-        return MRAMFS_EXIT_OK;
+        return cli_exit_status(CLI_RESTORE, CLI_OK);
     if (WIFSIGNALED(st))
         fprintf(stderr, "mramfs-restore: QEMU was killed by signal %d (%s)\n",
                 WTERMSIG(st), strsignal(WTERMSIG(st)));
     else
         fprintf(stderr, "mramfs-restore: QEMU exited with status %d\n",
                 WEXITSTATUS(st));
-    return MRAMFS_EXIT_QEMU;
+    return cli_exit_status(CLI_RESTORE, CLI_QEMU);
 }

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli-common.h"
 #include "mfs-session.h"
 #include "mr-lazy.h"
 
@@ -103,8 +104,7 @@ serve_mount(MrFile *f, const char *mnt, pid_t parent, const sigset_t *old,
     so.foreground = TRUE;
     if (!mfs_session_run(f, &so, &err)) {
         fprintf(stderr, "mramfs-restore: %s\n", err->message);
-        _exit(g_error_matches(err, MFS_SESSION_ERROR, MFS_SESSION_ERROR_LOCKED)
-                  ? 4 : 3);
+        _exit(cli_exit_status_of_error(CLI_MOUNT, err));
     }
     _exit(0);
 }
@@ -344,7 +344,8 @@ mount_snapshot(MrFile *f, const char *mnt, Children *c, const sigset_t *old,
         reap_children(c);
         if (c->daemon_done) {
             gboolean locked = WIFEXITED(c->daemon_status) &&
-                              WEXITSTATUS(c->daemon_status) == 4;
+                              WEXITSTATUS(c->daemon_status) ==
+                                  cli_exit_status(CLI_MOUNT, CLI_BUSY);
             restore_set_error(err, locked ? RESTORE_ERROR_LOCKED
                                           : RESTORE_ERROR_MOUNT,
                               "%s could not be mounted on %s (see above)",

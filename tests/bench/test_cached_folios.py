@@ -10,21 +10,19 @@ where the kernel has shmem THP) and huge=never.
 
 Usage: test_cached_folios.py --folios F --mount M --synth S --workdir D
 """
-import argparse
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fs"))
-from mountlib import Tools, mounted, run_module, synth, tmpfs  # noqa: E402
+import mountlib  # noqa: E402
+from mountlib import mounted, synth, tmpfs  # noqa: E402
 
 PS = 4096
 FOLIOS = None
 # On the build dir's file system, not a tmpfs: a tmpfs cannot drop a
 # file's pages, and the cases start from an uncached file.
-WORK = None
+TMP = None
 
 
 def run_folios(path, off, length, status=0):
@@ -58,7 +56,7 @@ def read_pages(path, pages):
 
 
 def test_counts_the_cached_pages_of_a_local_file_without_reading_any():
-    path = os.path.join(WORK, "local.bin")
+    path = os.path.join(TMP, "local.bin")
     with open(path, "wb") as f:
         f.write(os.urandom(64 * PS))
         f.flush()
@@ -76,7 +74,7 @@ def test_counts_the_cached_pages_of_a_local_file_without_reading_any():
 
 
 def test_counts_the_cached_pages_of_a_mounted_block():
-    snap = os.path.join(WORK, "synth.mig")
+    snap = os.path.join(TMP, "synth.mig")
     synth({"blocks": [{"name": "pc.ram", "size": 4 << 20,
                        "present": [[0, 8], [100, 4]]}]}, snap)
     with mounted(snap, ["-o", "ro"]) as mnt:
@@ -97,7 +95,7 @@ def shmem_thp():
 
 def test_share_in_large_folios_on_tmpfs_huge_always_and_never():
     for huge in ("always", "never"):
-        with tmpfs(WORK, "huge=%s,size=16m" % huge) as d:
+        with tmpfs(TMP, "huge=%s,size=16m" % huge) as d:
             path = os.path.join(d, "f")
             with open(path, "wb") as f:
                 f.write(os.urandom(4 << 20))
@@ -112,7 +110,7 @@ def test_share_in_large_folios_on_tmpfs_huge_always_and_never():
 
 
 def test_bad_arguments_are_refused():
-    path = os.path.join(WORK, "small.bin")
+    path = os.path.join(TMP, "small.bin")
     with open(path, "wb") as f:
         f.write(bytes(8 * PS))
     for args in (["12x", "4096"], ["0", "-1"], ["0"], ["", "4096"]):
@@ -122,27 +120,16 @@ def test_bad_arguments_are_refused():
     assert "LENGTH more than 0" in folios(path, 0, 0, status=2)
     err = folios(path, 4 * PS, 5 * PS, status=1)
     assert err.startswith("cached-folios: %s: range past the end" % path), err
-    missing = os.path.join(WORK, "missing.bin")
+    missing = os.path.join(TMP, "missing.bin")
     err = folios(missing, 0, PS, status=1)
     assert err.startswith("cached-folios: %s: No such file" % missing), err
 
 
 def main():
-    global FOLIOS, WORK
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--folios", required=True)
-    ap.add_argument("--mount", required=True)
-    ap.add_argument("--synth", required=True)
-    ap.add_argument("--workdir", required=True)
-    ap.add_argument("filter", nargs="?")
-    a = ap.parse_args()
-    FOLIOS = os.path.realpath(a.folios)
-    Tools.mount, Tools.synth = os.path.realpath(a.mount), os.path.realpath(a.synth)
-    WORK = tempfile.mkdtemp(prefix="cached-folios-", dir=a.workdir)
-    try:
-        return run_module(globals(), a.filter)
-    finally:
-        shutil.rmtree(WORK, ignore_errors=True)
+    return mountlib.main(globals(), tools=("folios", "mount", "synth"),
+                         options=[("workdir", "where the scratch directory goes")],
+                         prefix="cached-folios-", tmp_in="workdir")
+
 
 
 if __name__ == "__main__":

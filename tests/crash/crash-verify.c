@@ -357,6 +357,41 @@ check_promise(CrashVerifier *v, const CrashWrite *w, guint idx, GPtrArray *out,
     return TRUE;
 }
 
+/* A document write (superio/pc87312.json) changes its registers all
+ * together or not at all: the bytes of its range are the base's or those
+ * of one document write of the same range, never a mix. */
+static gboolean
+check_document(CrashVerifier *v, const CrashWrite *w, guint idx, GPtrArray *out,
+               GError **err)
+{
+    const CrashModel *m = v->m;
+    g_autofree guint8 *now = g_malloc(w->len), *base = g_malloc0(w->len);
+    g_autoptr(GString) hex = g_string_new(NULL);
+
+    if (pread(v->fd, now, w->len, (off_t)w->offset) != (ssize_t)w->len) {
+        g_set_error(err, MR_ERROR, MR_ERROR_IO, "%s: short read at 0x%"
+                    G_GINT64_MODIFIER "x", v->path, w->offset);
+        return FALSE;
+    }
+    if (pread(m->base_fd, base, w->len, (off_t)w->offset) == (ssize_t)w->len &&
+        memcmp(now, base, w->len) == 0)
+        return TRUE;
+    for (guint i = 0; i < m->writes->len; i++) {
+        const CrashWrite *o = &g_array_index(m->writes, CrashWrite, i);
+        if (o->block < 0 && o->offset == w->offset && o->len == w->len &&
+            memcmp(now, o->data, w->len) == 0)
+            return TRUE;
+    }
+    for (guint64 k = 0; k < w->len; k++)
+        g_string_append_printf(hex, "%s%02x", k ? " " : "", now[k]);
+    g_ptr_array_add(out, g_strdup_printf(
+        "torn: document write %u (file+0x%" G_GINT64_MODIFIER "x, %"
+        G_GUINT64_FORMAT " bytes) is partly applied: the file holds %s, "
+        "neither the base's bytes nor those of one document write", idx,
+        w->offset, w->len, hex->str));
+    return TRUE;
+}
+
 /* Every check but mramfs-check's. */
 static gboolean
 check_contents(CrashVerifier *v, guint epoch, GHashTable *pages,
@@ -373,8 +408,21 @@ check_contents(CrashVerifier *v, guint epoch, GHashTable *pages,
     while (g_hash_table_iter_next(&it, &key, NULL)) {
         guint64 k = *(guint64 *)key;
         gint block = (gint)(k >> 40);
-        if (block != 0xffff && !check_garbage(v, block, k & ((1ull << 40) - 1), out, err))
-            return FALSE;
+        GArray *docs;
+
+        if (block != 0xffff) {
+            if (!check_garbage(v, block, k & ((1ull << 40) - 1), out, err))
+                return FALSE;
+            continue;
+        }
+        /* File bytes outside page areas: the document writes there. */
+        docs = crash_model_page_writes(m, -1, k & ((1ull << 40) - 1));
+        for (guint i = 0; docs && i < docs->len; i++) {
+            guint n = g_array_index(docs, guint, i);
+            if (!check_document(v, &g_array_index(m->writes, CrashWrite, n), n,
+                                out, err))
+                return FALSE;
+        }
     }
     for (guint i = 0; i < m->writes->len; i++) {
         const CrashWrite *w = &g_array_index(m->writes, CrashWrite, i);

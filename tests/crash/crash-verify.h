@@ -11,7 +11,10 @@
  *            it was present there, and bytes the workload wrote into it;
  *   cleared  no page present in the base became absent;
  *   raw      no byte outside page areas and bitmaps changed, but for what
- *            the workload's document writes put there.
+ *            the workload's document writes put there;
+ *   torn     the bytes of a document write are the base's or those of one
+ *            document write of the same range: a document changes its
+ *            registers all together or not at all.
  *
  * Only the pages given are examined: the pages a state's ops touch, since
  * every other page is as in a state already checked (the epoch's base, or

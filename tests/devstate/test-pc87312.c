@@ -3,7 +3,6 @@
  * spec, not computed), the PTR and COM3/COM4 rules of §14.1.3, the section
  * read from a snapshot, and ds_pc87312_parse: a written document back to
  * registers, or a refusal that names the key. */
-#include <gio/gio.h>
 #include <string.h>
 
 #include "ds-decode.h"
@@ -229,7 +228,10 @@ test_load_reads_the_registers_and_their_offsets(void)
     DsPc87312 p;
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    MRT_CHECK(ds_pc87312_load(f, &p, &err), "load: %s", err ? err->message : "");
+    MRT_CHECK(ds_pc87312_section(f) == g_ptr_array_index(f->devices, 1),
+              "the pc87312 section is found");
+    MRT_CHECK(ds_pc87312_load(f, ds_pc87312_section(f), &p, &err), "load: %s",
+              err ? err->message : "");
     MRT_CHECK(p.section == g_ptr_array_index(f->devices, 1), "the pc87312 section");
     MRT_CHECK_U64(p.regs.fer, 0x4f);
     MRT_CHECK_U64(p.regs.far, 0x39);
@@ -318,16 +320,12 @@ test_load_without_a_pc87312_or_a_vmdesc_finds_none(void)
     g_autofree char *p2 = dst_write("novmdesc.mig", "40p", devs, 2, FALSE, NULL);
     g_autoptr(MrFile) f1 = MRT_OPEN(p1, NULL);
     g_autoptr(MrFile) f2 = MRT_OPEN(p2, NULL);
-    g_autoptr(GError) e1 = NULL;
-    g_autoptr(GError) e2 = NULL;
-    DsPc87312 p;
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(f1);
     CU_ASSERT_PTR_NOT_NULL_FATAL(f2);
-    MRT_CHECK(!ds_pc87312_load(f1, &p, &e1) && e1 == NULL,
-              "no pc87312 section: FALSE, no error");
-    MRT_CHECK(!ds_pc87312_load(f2, &p, &e2) && e2 == NULL,
-              "no vmdesc: nothing to decode, FALSE, no error");
+    MRT_CHECK(ds_pc87312_section(f1) == NULL, "no pc87312 section: none found");
+    MRT_CHECK(ds_pc87312_section(f2) == NULL,
+              "no vmdesc: nothing to decode it with, none found");
 }
 
 /* A vmdesc whose pc87312 is not QEMU's (regs no array of three uint8) is
@@ -375,14 +373,20 @@ test_load_refuses_a_pc87312_of_another_shape(void)
         g_autofree char *path = dst_write(name, "40p", &dev, 1, TRUE, NULL);
         g_autoptr(MrFile) f = MRT_OPEN(path, NULL);
         g_autoptr(GError) err = NULL;
+        g_autofree char *at = NULL;
         DsPc87312 p;
 
         if (f == NULL)
             continue;
-        MRT_CHECK(!ds_pc87312_load(f, &p, &err) && err != NULL &&
-                  g_error_matches(err, G_IO_ERROR, G_IO_ERROR_INVALID_DATA) &&
-                  strstr(err->message, path) && strstr(err->message, "pc87312"),
-                  "%s: refused naming the file and the section: %s",
+        at = g_strdup_printf("offset 0x%" G_GINT64_MODIFIER "x: ", ((MrSection *)
+                             g_ptr_array_index(f->devices, 0))->offset);
+        MRT_CHECK(ds_pc87312_section(f) != NULL, "%s: found", cases[i].what);
+        MRT_CHECK(!ds_pc87312_load(f, ds_pc87312_section(f), &p, &err) &&
+                  err != NULL &&
+                  g_error_matches(err, MR_ERROR, MR_ERROR_UNSUPPORTED) &&
+                  strstr(err->message, path) && strstr(err->message, at) &&
+                  strstr(err->message, "pc87312"),
+                  "%s: refused naming the file, the offset and the section: %s",
                   cases[i].what, err ? err->message : "(no error)");
     }
 }
@@ -464,7 +468,7 @@ expect_regs_at(const DsPc87312 *cur, const char *text, gsize len, guint8 fer,
         EXPECT_REGS((cur), t_, (fer), (far), (ptr), (sel), (step));           \
     } while (0)
 
-/* Refused with G_IO_ERROR_INVALID_DATA and a message holding every needle
+/* Refused with MR_ERROR_REFUSED and a message holding every needle
  * (the key at fault). */
 static void
 expect_refused_at(const DsPc87312 *cur, const char *text, gsize len,
@@ -479,8 +483,8 @@ expect_refused_at(const DsPc87312 *cur, const char *text, gsize len,
                  "refused:\n%.*s", (int)len, text);
     if (err == NULL)
         return;
-    mrt_check_at(g_error_matches(err, G_IO_ERROR, G_IO_ERROR_INVALID_DATA),
-                 file, line, "G_IO_ERROR_INVALID_DATA: %s", err->message);
+    mrt_check_at(g_error_matches(err, MR_ERROR, MR_ERROR_REFUSED),
+                 file, line, "MR_ERROR_REFUSED: %s", err->message);
     va_start(ap, line);
     while ((needle = va_arg(ap, const char *)) != NULL)
         mrt_check_at(strstr(err->message, needle) != NULL, file, line,

@@ -9,18 +9,13 @@
 
 #include "ds-superio.h"
 #include "dst-helpers.h"
+#include "synth-devices.h"
 
-/* via-isa as QEMU 10 describes it (fuloong.mig, pegasos2.mig, §14.2.5). */
-static const char via_desc[] =
-    "{\"vmsd_name\":\"via-isa\",\"version\":1,\"fields\":["
-    "{\"name\":\"dev\",\"type\":\"struct\",\"struct\":{"
-    "\"vmsd_name\":\"PCIDevice\",\"version\":2,\"fields\":["
-    "{\"name\":\"version_id\",\"type\":\"int32 le\",\"size\":4},"
-    "{\"name\":\"config[0]\",\"type\":\"pci config\",\"size\":256},"
-    "{\"name\":\"irq_state\",\"type\":\"pci irq state\",\"size\":16}]},"
-    "\"size\":276}]}";
-#define VIA_BODY 276
-#define CONFIG_AT 4 /* config[0] in the body */
+/* via-isa as QEMU 10 describes it (fuloong.mig, pegasos2.mig, §14.2.5):
+ * tests/support/synth-devices.h. */
+#define via_desc ts_via_isa_desc
+#define VIA_BODY TS_VIA_ISA_BODY
+#define CONFIG_AT TS_VIA_CONFIG_AT /* config[0] in the body */
 
 static const char parallel_desc[] =
     "{\"vmsd_name\":\"parallel_isa\",\"version\":1,\"fields\":["
@@ -123,7 +118,8 @@ via_node(Machine *m, const char *name, const char *machine,
     *node_name = NULL;
     if (f == NULL)
         return NULL;
-    o = ds_via_json(f, node_name, &err);
+    MRT_CHECK(ds_via_section(f) != NULL, "%s: the via-isa section is found", name);
+    o = ds_via_section(f) ? ds_via_json(f, ds_via_section(f), node_name, &err) : NULL;
     MRT_CHECK(o != NULL, "%s: ds_via_json: %s", name,
               err ? err->message : "(no node, no error)");
     if (o)
@@ -543,8 +539,7 @@ test_no_via_isa_no_node(void)
     path = dst_write("novia.mig", "fuloong2e", m.devs, m.n - 1, TRUE, NULL);
     f = MRT_OPEN(path, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    MRT_CHECK(ds_via_json(f, &node, &err) == NULL && err == NULL,
-              "no via-isa section: no node, no error");
+    MRT_CHECK(ds_via_section(f) == NULL, "no via-isa section: none found");
     MRT_CHECK_STR(node, "untouched");
 }
 
@@ -555,15 +550,13 @@ test_via_isa_without_vmdesc_no_node(void)
     Machine m;
     g_autofree char *path = NULL;
     g_autoptr(MrFile) f = NULL;
-    g_autoptr(GError) err = NULL;
-    const char *node = NULL;
 
     machine_init(&m, 0x0686, TRUE);
     path = dst_write("noviadesc.mig", "fuloong2e", m.devs, m.n, FALSE, NULL);
     f = MRT_OPEN(path, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    MRT_CHECK(ds_via_json(f, &node, &err) == NULL && err == NULL,
-              "no vmdesc: no node, no error: %s", err ? err->message : "");
+    MRT_CHECK(ds_via_section(f) == NULL,
+              "no vmdesc: nothing to decode it with, none found");
 }
 
 /* A via-isa whose description has no 256-byte dev.config[0] is an error
@@ -590,7 +583,7 @@ test_via_isa_without_config_space_is_an_error(void)
     json_object *o;
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    o = ds_via_json(f, &node, &err);
+    o = ds_via_json(f, ds_via_section(f), &node, &err);
     MRT_CHECK(o == NULL && err && strstr(err->message, path) &&
               strstr(err->message, at) && strstr(err->message, "config[0]"),
               "refused naming the file, \"%s\" and config[0]: %s", at,
@@ -635,7 +628,7 @@ test_read_errors_of_children_and_registers_are_reported(void)
             continue;
         }
         mrt_truncate(path, MRT_DEVICE(&l, at)->body_offset + 1);
-        o = ds_via_json(f, &node, &err);
+        o = ds_via_json(f, ds_via_section(f), &node, &err);
         MRT_CHECK(o == NULL && err && strstr(err->message, path),
                   "file cut in %s: an error naming the file: %s", cut_in[k],
                   err ? err->message : "(no error)");

@@ -265,7 +265,7 @@ walk_logged(MrFile *f, guint i, const char *fail_at, char **out,
     MrCursor c;
     gboolean ok;
 
-    mr_cursor_init(&c, f->fd, f->path, s->body_offset, f->vmdesc_offset);
+    mr_file_cursor(f, s->body_offset, f->vmdesc_offset, &c);
     ok = mr_devwalk_section(f, &c, s, &logger, &lg, err);
     *end = c.pos;
     mr_cursor_clear(&c);
@@ -341,7 +341,7 @@ test_next_is_record_accepts_only_record_types(void)
     MrCursor c;
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    mr_cursor_init(&c, f->fd, f->path, 0, f->vmdesc_offset);
+    mr_file_cursor(f, 0, f->vmdesc_offset, &c);
     c.pos = l.eof_offset;                       /* 0x00 EOF */
     CU_ASSERT_TRUE(mr_devwalk_next_is_record(&c));
     c.pos = MRT_DEVICE(&l, 1)->offset;          /* 0x04 FULL */
@@ -621,7 +621,7 @@ test_walk_refuses_structs_nested_deeper_than_its_cap(void)
     nest_too_deep(desc);
     saved = s->desc;
     s->desc = desc;
-    mr_cursor_init(&c, f->fd, f->path, s->body_offset, f->vmdesc_offset);
+    mr_file_cursor(f, s->body_offset, f->vmdesc_offset, &c);
     ok = mr_devwalk_section(f, &c, s, NULL, NULL, &err);
     mr_cursor_clear(&c);
     s->desc = saved;

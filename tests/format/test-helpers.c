@@ -276,6 +276,17 @@ mrt_open_fails_at(const char *file, int line, const char *path,
     return msg;
 }
 
+guint64
+mrt_present_at(const char *file, int line, const MrRamBlock *b)
+{
+    g_autoptr(GError) err = NULL;
+    guint64 n;
+
+    mrt_check_at(mr_block_count_present(b, &n, &err), file, line,
+                 "present pages of %s: %s", b->idstr, err ? err->message : "");
+    return n;
+}
+
 guint
 mrt_count_warnings(const MrFile *f, const char *needle)
 {
@@ -324,7 +335,7 @@ mrt_check_block(const MrFile *f, guint i, const MrWrittenBlock *wb,
     MRT_CHECK_U64(b->pages_offset, wb->pages_offset);
     MRT_CHECK_U64(b->bitmap_size, wb->bitmap_size);
     MRT_CHECK(b->stored, "block %s is stored", idstr);
-    MRT_CHECK_U64(mr_block_present_pages(b), npages);
+    MRT_CHECK_U64(MRT_PRESENT(b), npages);
     for (gsize k = 0; k < npages && b->bitmap; k++)
         MRT_CHECK(mr_bitmap_test(b->bitmap, pages[k]), "block %s: page %"
                   G_GUINT64_FORMAT " present", idstr, pages[k]);

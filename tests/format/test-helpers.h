@@ -13,6 +13,7 @@
 
 #include "mr-error.h"
 #include "mr-file.h"
+#include "mr-read.h"
 #include "mr-writer.h"
 
 /* ---- runner ---------------------------------------------------------- */
@@ -122,6 +123,9 @@ char *mrt_open_fails_at(const char *file, int line, const char *path,
 
 /* The number of warnings containing `needle`. */
 guint mrt_count_warnings(const MrFile *f, const char *needle);
+/* mr_block_count_present(), its failure reported. */
+#define MRT_PRESENT(b) mrt_present_at(__FILE__, __LINE__, (b))
+guint64 mrt_present_at(const char *file, int line, const MrRamBlock *b);
 
 /* FORMAT.md §9.4 written out independently of mr-bitmap.c: the byte of a
  * host bitmap that holds page i (its bit is always i % 8). */

@@ -566,7 +566,7 @@ test_r12_stray_bits_are_a_warning_and_ignored(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
     rb = mr_file_find_block(f, "/rom@etc/acpi/tables");
     CU_ASSERT_PTR_NOT_NULL_FATAL(rb);
-    MRT_CHECK_U64(mr_block_present_pages(rb), 3);
+    MRT_CHECK_U64(MRT_PRESENT(rb), 3);
     MRT_CHECK_U64(f->warnings->len, 1);
     at = g_strdup_printf("offset 0x%" G_GINT64_MODIFIER "x:", b->bitmap_offset);
     MRT_CHECK_U64(mrt_count_warnings(f, at), 1);

@@ -231,8 +231,8 @@ test_stream_opens_with_the_lazy_block_empty_and_the_rest_unchanged(void)
 
         MRT_CHECK_STR(b->idstr, a->idstr);
         MRT_CHECK_U64(b->pages_offset, a->pages_offset);
-        MRT_CHECK_U64(mr_block_present_pages(b),
-                      lazy ? 0 : mr_block_present_pages(a));
+        MRT_CHECK_U64(MRT_PRESENT(b),
+                      lazy ? 0 : MRT_PRESENT(a));
         if (lazy)
             continue;
         CU_ASSERT(mr_block_read(f, a, ba, 0, a->used_length, &err));

@@ -96,7 +96,7 @@ test_x_ignore_shared_blocks_carry_mr_addr_and_skipped_blocks_have_no_data(void)
     MRT_CHECK_U64(ram->pages_offset, 0);
     MRT_CHECK_U64(ram->header_offset, MRT_BLOCK(&l, 0)->header_offset);
     MRT_CHECK_U64(ram->num_pages, 256);
-    MRT_CHECK_U64(mr_block_present_pages(ram), 0);
+    MRT_CHECK_U64(MRT_PRESENT(ram), 0);
     CU_ASSERT_TRUE(ram->has_mr_addr);
     MRT_CHECK_U64(ram->mr_addr, 0);
     mrt_check_block(f, 1, MRT_BLOCK(&l, 1), "pc.bios", 0x40000, 4096, pages, 1);
@@ -195,7 +195,7 @@ test_32bit_host_bitmap_with_no_room_for_64bit_longs_is_accepted(void)
     MRT_CHECK_U64(b->bitmap_size, 12);
     MRT_CHECK_U64(b->bitmap_offset, wb->pages_offset - 12);
     CU_ASSERT_TRUE(mr_bitmap_test(b->bitmap, 64));
-    MRT_CHECK_U64(mr_block_present_pages(b), 1);
+    MRT_CHECK_U64(MRT_PRESENT(b), 1);
     /* The only warning: QEMU puts the bitmap right after the header. */
     MRT_CHECK_U64(f->warnings->len, 1);
     MRT_CHECK_U64(mrt_count_warnings(f, "right after the header"), 1);

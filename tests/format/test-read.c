@@ -88,7 +88,7 @@ test_absent_pages_read_as_zeros_even_over_stale_slots(void)
     /* ...and are not read. */
     if (read_ok(f, g_ptr_array_index(f->blocks, 0), got, 0, 200 * 4096))
         CU_ASSERT_EQUAL(memcmp(got, want, 200 * 4096), 0);
-    MRT_CHECK_U64(mr_block_present_pages(g_ptr_array_index(f->blocks, 0)),
+    MRT_CHECK_U64(MRT_PRESENT(g_ptr_array_index(f->blocks, 0)),
                   mrt_pc_blocks[0].npages);
     mr_writer_layout_clear(&l);
 }
@@ -238,7 +238,7 @@ test_skipped_block_reads_as_zeros_and_is_one_absent_run(void)
             nonzero += got[i] != 0;
         MRT_CHECK_U64(nonzero, 0);
     }
-    r = mr_block_run_at(b, 3, G_MAXUINT64);
+    MRT_CHECK(mr_block_run_at(b, 3, G_MAXUINT64, &r, NULL), "run_at");
     MRT_CHECK(r.first == 3 && r.count == 13 && !r.present,
               "skipped block: one absent run to its end (%" G_GUINT64_FORMAT
               "+%" G_GUINT64_FORMAT ")", r.first, r.count);
@@ -259,7 +259,7 @@ test_run_at_returns_the_run_containing_a_page(void)
     rom = g_ptr_array_index(f->blocks, 3);
 #define RUN(b, page, limit, f0, n, pres)                                      \
     do {                                                                      \
-        r = mr_block_run_at((b), (page), (limit));                            \
+        MRT_CHECK(mr_block_run_at((b), (page), (limit), &r, NULL), "run_at");  \
         MRT_CHECK(r.first == (f0) && r.count == (n) && r.present == (pres),   \
                   "run_at(%s, %d, %" G_GUINT64_FORMAT ") = %" G_GUINT64_FORMAT \
                   "+%" G_GUINT64_FORMAT " %s", (b)->idstr, (int)(page),       \
@@ -308,10 +308,10 @@ test_big_sparse_block_reads_its_first_and_last_page(void)
     b = g_ptr_array_index(f->blocks, 0);
     MRT_CHECK_U64(b->num_pages, last + 1);
     MRT_CHECK_U64(b->bitmap_size, 512 * 1024);
-    MRT_CHECK_U64(mr_block_present_pages(b), 2);
+    MRT_CHECK_U64(MRT_PRESENT(b), 2);
     if (read_ok(f, b, got, size - 4096, 4096))
         CU_ASSERT_EQUAL(memcmp(got, page, 4096), 0);
-    r = mr_block_run_at(b, 1, G_MAXUINT64);
+    MRT_CHECK(mr_block_run_at(b, 1, G_MAXUINT64, &r, NULL), "run_at");
     MRT_CHECK_U64(r.count, last - 1);
     CU_ASSERT_FALSE(r.present);
 }

@@ -53,11 +53,11 @@ test_same_layout_with_other_pages_is_taken(void)
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
     b = g_ptr_array_index(f->blocks, 0);
-    before = mr_block_present_pages(b);
+    before = MRT_PRESENT(b);
     MRT_CHECK(!mr_bitmap_test(b->bitmap, 1500), "page 1500 absent at first");
     rewrite_in_place(path, other);
     MRT_CHECK(mr_file_reload(f, &err), "reload: %s", err ? err->message : "");
-    MRT_CHECK_U64(mr_block_present_pages(b), before + 1);
+    MRT_CHECK_U64(MRT_PRESENT(b), before + 1);
     CU_ASSERT_TRUE(mr_bitmap_test(b->bitmap, 1500));
     CU_ASSERT_TRUE(mr_block_read(f, b, buf, 1500 * 4096, sizeof(buf), &err));
     memset(want, 0x5a, sizeof(want));
@@ -89,7 +89,7 @@ test_other_layout_is_refused_and_the_model_kept(void)
 
         CU_ASSERT_PTR_NOT_NULL_FATAL(f);
         b = g_ptr_array_index(f->blocks, 0);
-        before = mr_block_present_pages(b);
+        before = MRT_PRESENT(b);
         for (guint k = 0; k < mrt_pc_nblocks; k++) {
             const MrtBlockSpec *s = &mrt_pc_blocks[k];
             guint64 size = g_str_equal(s->idstr, changes[i].block) ? changes[i].size
@@ -108,7 +108,7 @@ test_other_layout_is_refused_and_the_model_kept(void)
                   strstr(err->message, changes[i].needle),
                   "refused naming %s (got: %s)", changes[i].needle,
                   err ? err->message : "nothing");
-        MRT_CHECK_U64(mr_block_present_pages(b), before);
+        MRT_CHECK_U64(MRT_PRESENT(b), before);
     }
 }
 

@@ -2,53 +2,31 @@
 
 #include <string.h>
 
-static const char pc87312_desc[] =
-    "{\"vmsd_name\":\"pc87312\",\"version\":1,\"fields\":["
-    "{\"name\":\"read_id_step\",\"type\":\"uint8\",\"size\":1},"
-    "{\"name\":\"selected_index\",\"type\":\"uint8\",\"size\":1},"
-    "{\"name\":\"regs\",\"array_len\":3,\"type\":\"uint8\",\"size\":1}]}";
-static const char pc87312_buffer_desc[] =
-    "{\"vmsd_name\":\"pc87312\",\"version\":1,\"fields\":["
-    "{\"name\":\"read_id_step\",\"type\":\"uint8\",\"size\":1},"
-    "{\"name\":\"selected_index\",\"type\":\"uint8\",\"size\":1},"
-    "{\"name\":\"regs\",\"type\":\"buffer\",\"size\":3}]}";
-static const guint8 pc87312_body[5] = { 0x02, 0x01, 0x0f, 0x10, 0x00 };
+static const guint8 pc87312_body[TS_PC87312_BODY] = { 0x02, 0x01, 0x0f, 0x10, 0x00 };
+static const guint8 serial_body[TS_SERIAL_BODY] = { 0x00, 0x0c, 0x03 };
+static const guint8 short_via_body[TS_SHORT_VIA_ISA_BODY];
 
-static const char serial_desc[] =
-    "{\"vmsd_name\":\"serial\",\"version\":1,\"fields\":["
-    "{\"name\":\"divider\",\"type\":\"uint16\",\"size\":2},"
-    "{\"name\":\"lcr\",\"type\":\"uint8\",\"size\":1}]}";
-static const guint8 serial_body[3] = { 0x00, 0x0c, 0x03 };
-
-static const char short_via_desc[] =
-    "{\"vmsd_name\":\"via-isa\",\"version\":1,\"fields\":["
-    "{\"name\":\"dev\",\"type\":\"struct\",\"struct\":{"
-    "\"vmsd_name\":\"PCIDevice\",\"version\":2,\"fields\":["
-    "{\"name\":\"version_id\",\"type\":\"int32 le\",\"size\":4},"
-    "{\"name\":\"config[0]\",\"type\":\"pci config\",\"size\":64}]},"
-    "\"size\":68}]}";
-static const guint8 short_via_body[68];
-
-const FstDevice fst_pc_devices[] = {
-    { "serial", serial_desc, serial_body, sizeof(serial_body) },
-    { "pc87312", pc87312_desc, pc87312_body, sizeof(pc87312_body) },
-    { NULL, NULL, NULL, 0 },
+const TsDevice fst_pc_devices[] = {
+    { "serial", 0, 3, ts_serial_desc, serial_body, sizeof(serial_body) },
+    { "pc87312", 0, 1, ts_pc87312_desc, pc87312_body, sizeof(pc87312_body) },
+    { NULL, 0, 0, NULL, NULL, 0 },
 };
 
-const FstDevice fst_pc87312_buffer_devices[] = {
-    { "serial", serial_desc, serial_body, sizeof(serial_body) },
-    { "pc87312", pc87312_buffer_desc, pc87312_body, sizeof(pc87312_body) },
-    { NULL, NULL, NULL, 0 },
+const TsDevice fst_pc87312_buffer_devices[] = {
+    { "serial", 0, 3, ts_serial_desc, serial_body, sizeof(serial_body) },
+    { "pc87312", 0, 1, ts_pc87312_buffer_desc, pc87312_body, sizeof(pc87312_body) },
+    { NULL, 0, 0, NULL, NULL, 0 },
 };
 
-const FstDevice fst_short_via_devices[] = {
-    { "pci:05.0/via-isa", short_via_desc, short_via_body, sizeof(short_via_body) },
-    { NULL, NULL, NULL, 0 },
+const TsDevice fst_short_via_devices[] = {
+    { "pci:05.0/via-isa", 0, 1, ts_short_via_isa_desc, short_via_body,
+      sizeof(short_via_body) },
+    { NULL, 0, 0, NULL, NULL, 0 },
 };
 
 char *
 fst_write_snapshot(const char *name, const char *const *blocks,
-                   const FstDevice *devs, MrWriterLayout *layout)
+                   const TsDevice *devs, MrWriterLayout *layout)
 {
     g_autoptr(MrWriter) w = mr_writer_new("40p");
     char *path = mrt_path(name);
@@ -62,8 +40,7 @@ fst_write_snapshot(const char *name, const char *const *blocks,
     mr_writer_set_vmdesc(w, TRUE);
     for (guint i = 0; devs && devs[i].idstr; i++) {
         g_autoptr(GError) err = NULL;
-        MRT_CHECK(mr_writer_add_device(w, devs[i].idstr, 0, 1, devs[i].desc,
-                                       devs[i].body, devs[i].len, FALSE, &err),
+        MRT_CHECK(ts_writer_add_device(w, &devs[i], &err),
                   "writer accepts \"%s\": %s", devs[i].idstr,
                   err ? err->message : "");
     }

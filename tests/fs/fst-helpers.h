@@ -7,32 +7,26 @@
 #include <json-c/json.h>
 
 #include "mfs-fs.h"
+#include "synth-devices.h"
 #include "test-helpers.h"
 
 #define FST_PS 4096
 
-typedef struct {
-    const char *idstr;
-    const char *desc;   /* vmdesc entry without name/instance_id */
-    const guint8 *body;
-    gsize len;
-} FstDevice;
-
 /* The pc87312 VMSD as QEMU 10 describes it (FORMAT.md §14.1.1), with
  * read_id_step 2, selected_index 1 and FER FAR PTR 0f 10 00 (strap 12),
  * and a serial section: instance 0 each, in that order. */
-extern const FstDevice fst_pc_devices[];
+extern const TsDevice fst_pc_devices[];
 /* The same PC87312 whose regs are described as a 3-byte buffer, which the
  * PC87312 view cannot read (the serial section first). */
-extern const FstDevice fst_pc87312_buffer_devices[];
+extern const TsDevice fst_pc87312_buffer_devices[];
 /* via-isa with a 64-byte config space: the VIA view needs 256 bytes. */
-extern const FstDevice fst_short_via_devices[];
+extern const TsDevice fst_short_via_devices[];
 
 /* A 40p snapshot with these blocks (NULL-terminated; 64 KiB each, page 1
  * present with mrt_fill_page(index, 1)) and these devices (ending with a
  * NULL idstr; may be NULL), with a vmdesc, in the scratch directory. */
 char *fst_write_snapshot(const char *name, const char *const *blocks,
-                         const FstDevice *devs, MrWriterLayout *layout);
+                         const TsDevice *devs, MrWriterLayout *layout);
 /* mfs_tree_new(), a failure reported. */
 MfsTree *fst_tree_of(MrFile *f);
 /* The whole of a file, read through its ops in chunks of 1000 bytes (NUL

@@ -1,15 +1,29 @@
-"""Mounting snapshots with mount.mramfs in tests, and synthetic snapshots.
+"""The one helper module of the Python test runners (tests/fs, tests/tools,
+tests/interop, tests/crash, tests/bench): mounting snapshots with
+mount.mramfs, synthetic snapshots (mr-synth), the seek walk and the digest
+every runner compares with, and the runner itself (main(), run_tests()).
 
 Every mount is undone at the end of its `with` block, also when a test
 fails, and every wait has a deadline: a broken daemon fails the test
-instead of hanging the suite.
+instead of hanging the suite.  A runner that mounts skips (exit 77, which
+meson counts as skipped) where mounting cannot work: not root, or no
+usable /dev/fuse.
 """
+import argparse
 import contextlib
+import errno
+import hashlib
 import json
 import os
+import shutil
+import stat
 import subprocess
+import sys
 import tempfile
 import time
+import traceback
+
+SKIPPED = 77  # meson's exit status for a skipped test
 
 
 class Tools:
@@ -123,6 +137,65 @@ def pattern_page(name, page, page_size=4096):
     return (unit * (page_size // len(unit) + 1))[:page_size]
 
 
+def seek_runs(fd, size):
+    """[(data_start, data_end)] of an open file from SEEK_DATA/SEEK_HOLE, as
+    cp --sparse walks it; an answer that does not move forward fails."""
+    runs, pos = [], 0
+    while pos < size:
+        try:
+            data = os.lseek(fd, pos, os.SEEK_DATA)
+        except OSError as e:
+            if e.errno != errno.ENXIO:
+                raise
+            break
+        hole = os.lseek(fd, data, os.SEEK_HOLE)
+        if not pos <= data < hole:
+            raise AssertionError("SEEK_DATA from 0x%x gave 0x%x, SEEK_HOLE from "
+                                 "there 0x%x" % (pos, data, hole))
+        runs.append((data, hole))
+        pos = hole
+    return runs
+
+
+def sha256(path, skip=()):
+    """Digest of a file, with its length; the bytes at the offsets in skip
+    count as zeros (what a repair may change)."""
+    h = hashlib.sha256()
+    skip = sorted(skip)
+    done = 0
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            hit = [o - done for o in skip if done <= o < done + len(chunk)]
+            if hit:
+                chunk = bytearray(chunk)
+                for o in hit:
+                    chunk[o] = 0
+            h.update(chunk)
+            done += len(chunk)
+    return "%s:%d" % (h.hexdigest(), done)
+
+
+def sparse_sha256(path, chunk=8 << 20):
+    """Digest of a file's size, its data extents (offsets and lengths, by
+    seek_runs) and their bytes: any write, also of zeros into a hole,
+    changes it, and a large sparse file is hashed in the time of its
+    data."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        fd = f.fileno()
+        size = os.fstat(fd).st_size
+        h.update(b"size %d\n" % size)
+        for pos, end in seek_runs(fd, size):
+            h.update(b"extent %d %d\n" % (pos, end - pos))
+            while pos < end:
+                data = os.pread(fd, min(chunk, end - pos), pos)
+                if not data:
+                    break
+                h.update(data)
+                pos += len(data)
+    return h.hexdigest()
+
+
 def synth(spec, path):
     """Writes a synthetic snapshot with mr-synth; returns its layout."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
@@ -205,25 +278,76 @@ def valgrind_reports(logdir):
     return out
 
 
-def run_script(namespace, prefix):
-    """The main() of a mount test script: --mount, --info and --synth (the
-    built commands) and an optional NAME-FILTER; runs the module's test_*
-    with namespace["TMP"] a scratch directory, removed after."""
-    import argparse
-    import shutil
-    ap = argparse.ArgumentParser()
-    for tool in ("mount", "info", "synth"):
-        ap.add_argument("--" + tool, required=True)
+def why_no_mounts():
+    """Why this process cannot mount (not root, no usable /dev/fuse), or
+    None."""
+    if os.geteuid() != 0:
+        return "needs root"
+    try:
+        st = os.stat("/dev/fuse")
+    except OSError as e:
+        return "no /dev/fuse (%s)" % e.strerror
+    if not stat.S_ISCHR(st.st_mode) or (os.major(st.st_rdev), os.minor(st.st_rdev)) != (10, 229):
+        return "/dev/fuse is not the FUSE device"
+    try:
+        os.close(os.open("/dev/fuse", os.O_RDWR))
+    except OSError as e:
+        return "/dev/fuse: %s" % e.strerror
+    return None
+
+
+def skip_without_mounts():
+    """SKIPPED, said on stdout, where why_no_mounts(); else None."""
+    why = why_no_mounts()
+    if why is None:
+        return None
+    print("SKIP: %s: the mount tests cannot run" % why)
+    return SKIPPED
+
+
+class Skip(Exception):
+    """Raised by a case that cannot run here (no QEMU, say)."""
+
+
+def main(namespace, tools=("mount", "info", "synth"), options=(), cases=None,
+         mounts=True, prefix="mramfs-test-", tmp_mode=None, tmp_in=None):
+    """A runner's main(): --TOOL paths into Tools (and the module's global
+    TOOL_UPPER for tools Tools has no slot for), each of options (name,
+    help) into the module's global NAME_UPPER, a scratch directory in the
+    module's TMP (below the directory option tmp_in names, if any), then
+    its cases (cases, or every test_* function in name order; a trailing
+    argument runs those whose name contains it).  With mounts, skips (77)
+    where mounting cannot work."""
+    ap = argparse.ArgumentParser(description=(namespace.get("__doc__") or "").split("\n\n")[0])
+    for t in tools:
+        ap.add_argument("--" + t, required=True)
+    for name, help_text in options:
+        ap.add_argument("--" + name, help=help_text)
     ap.add_argument("filter", nargs="?")
     a = ap.parse_args()
-    Tools.mount, Tools.info, Tools.synth = (os.path.realpath(a.mount),
-                                            os.path.realpath(a.info),
-                                            os.path.realpath(a.synth))
-    namespace["TMP"] = tempfile.mkdtemp(prefix=prefix)
+    if mounts:
+        skipped = skip_without_mounts()
+        if skipped is not None:
+            return skipped
+    for t in tools:
+        path = os.path.realpath(getattr(a, t.replace("-", "_")))
+        if hasattr(Tools, t):
+            setattr(Tools, t, path)
+        else:
+            namespace[t.replace("-", "_").upper()] = path
+    for name, _ in options:
+        v = getattr(a, name.replace("-", "_"))
+        namespace[name.replace("-", "_").upper()] = os.path.realpath(v) if v else None
+    tmp = tempfile.mkdtemp(prefix=prefix, dir=namespace[tmp_in.upper()] if tmp_in else None)
+    if tmp_mode is not None:
+        os.chmod(tmp, tmp_mode)
+    namespace["TMP"] = tmp
     try:
-        return run_module(namespace, a.filter)
+        if cases is None:
+            return run_module(namespace, a.filter)
+        return run_tests(cases, [a.filter] if a.filter else [])
     finally:
-        shutil.rmtree(namespace["TMP"], ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def run_module(namespace, only=None):
@@ -241,7 +365,7 @@ def run_tests(cases, argv):
     With MRAMFS_VALGRIND=1 in the environment, every mount runs under
     valgrind's memcheck, and any error or definite leak it reports fails
     the run."""
-    passed = failed = 0
+    passed = failed = skipped = 0
     only = argv[0] if argv else None
     vg_dir = None
     if os.environ.get("MRAMFS_VALGRIND") == "1":
@@ -253,14 +377,17 @@ def run_tests(cases, argv):
         t0 = time.monotonic()
         try:
             case()
-        except Exception as e:  # noqa: BLE001 - every failure is reported
+        except Skip as e:
+            skipped += 1
+            print("skip %s: %s" % (case.__name__, e))
+        except Exception:  # noqa: BLE001 - every failure is reported
             failed += 1
-            import traceback
             print("FAIL %s (%.2fs)" % (case.__name__, time.monotonic() - t0))
-            traceback.print_exc()
+            traceback.print_exc(file=sys.stdout)
         else:
             passed += 1
             print("ok   %s (%.2fs)" % (case.__name__, time.monotonic() - t0))
+        sys.stdout.flush()
     if vg_dir:
         reports = valgrind_reports(vg_dir)
         for name, text in reports:
@@ -269,7 +396,6 @@ def run_tests(cases, argv):
             len([n for n in os.listdir(vg_dir) if n.startswith("vg.")]), len(reports)))
         failed += len(reports)
         if not reports:
-            import shutil
             shutil.rmtree(vg_dir)
     print("%d passed, %d failed" % (passed, failed))
     return 0 if failed == 0 and passed > 0 else 1

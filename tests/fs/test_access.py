@@ -12,16 +12,15 @@ open or close it explicitly.
 Needs root and /dev/fuse (the mounts, setpriv).
 Usage: test_access.py --mount M --info I --synth S [NAME-FILTER]
 """
-import argparse
 import os
-import shutil
 import stat
 import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mountlib import Tools, expected_block, mounted, run_module, synth  # noqa: E402
+import mountlib  # noqa: E402
+from mountlib import expected_block, mounted, synth  # noqa: E402
 
 TMP = None
 BLOCK = {"name": "pc.ram", "size": 1 << 20, "present": [[0, 2], [100, 1]]}
@@ -165,26 +164,9 @@ def test_uid_gid_and_umask_open_or_close_access_explicitly():
 
 
 def main():
-    global TMP
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--mount", required=True)
-    ap.add_argument("--info", required=True)
-    ap.add_argument("--synth", required=True)
-    ap.add_argument("filter", nargs="?")
-    a = ap.parse_args()
-    if os.geteuid() != 0 or not os.path.exists("/dev/fuse"):
-        print("needs root and /dev/fuse: skipped")
-        return 77
-    Tools.mount, Tools.info, Tools.synth = (os.path.realpath(a.mount),
-                                            os.path.realpath(a.info),
-                                            os.path.realpath(a.synth))
-    TMP = tempfile.mkdtemp(prefix="mramfs-access-")
     # Other users must reach the mount points: only the mounts decide.
-    os.chmod(TMP, 0o755)
-    try:
-        return run_module(globals(), a.filter)
-    finally:
-        shutil.rmtree(TMP, ignore_errors=True)
+    return mountlib.main(globals(), prefix="mramfs-access-", tmp_mode=0o755)
+
 
 
 if __name__ == "__main__":

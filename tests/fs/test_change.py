@@ -18,8 +18,9 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mountlib  # noqa: E402
 from mountlib import (expected_block, mounted, pattern_page,  # noqa: E402
-                      run_script, synth, wait_until)
+                      synth, wait_until)
 
 PS = 4096
 TMP = None
@@ -271,4 +272,4 @@ def test_nowatch_leaves_the_snapshot_unwatched():
 
 
 if __name__ == "__main__":
-    sys.exit(run_script(globals(), "mramfs-change-"))
+    sys.exit(mountlib.main(globals(), prefix="mramfs-change-"))

@@ -22,8 +22,9 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mountlib  # noqa: E402
 from mountlib import (expected_block, info_json, mounted,  # noqa: E402
-                      run_script, synth)
+                      synth)
 
 PS = 4096
 TMP = None
@@ -193,4 +194,4 @@ def test_libvirt_xml_edited_in_place_is_shown_anew():
 
 
 if __name__ == "__main__":
-    sys.exit(run_script(globals(), "mramfs-daemon-"))
+    sys.exit(mountlib.main(globals(), prefix="mramfs-daemon-"))

@@ -23,7 +23,6 @@ in the sanitizer build, any report) are checked at unmount.
 
 Usage: test_hostile.py --mount M --info I --synth S --read R --check C [FILTER]
 """
-import argparse
 import contextlib
 import errno
 import hashlib
@@ -37,8 +36,9 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mountlib  # noqa: E402
 from mountlib import (Tools, daemon_pid, expected_block, info_json, is_mounted,  # noqa: E402
-                      mounted, pattern_page, read_block, run_module, synth,
+                      mounted, pattern_page, read_block, sha256, synth,
                       tmpfs, unmount, wait_until)
 
 PS = 4096
@@ -763,11 +763,6 @@ def new_snapshot(name):
     return s
 
 
-def sha(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
-
-
 def flock_free(path):
     """Whether flock(1) could take the snapshot's lock right now."""
     return subprocess.run(["flock", "-n", "-x", path, "true"], timeout=30).returncode == 0
@@ -783,7 +778,7 @@ def test_8_renamed_over_the_mount_keeps_serving_the_old_snapshot():
         try:
             assert os.pread(fd, PS, 0) == want[:PS]
             os.rename(new.path, old.path)
-            new_sha = sha(old.path)
+            new_sha = sha256(old.path)
             # Pages not read before, and a page dropped from the cache: the
             # old snapshot, its layout and its bitmap.
             drop_cache(d.path("ram/pc.ram"))
@@ -795,7 +790,7 @@ def test_8_renamed_over_the_mount_keeps_serving_the_old_snapshot():
             assert os.pwrite(fd, b"\x5a" * PS, 30 * PS) == PS
             os.fsync(fd)
             assert os.pread(held, PS, old.block(0)["pages_offset"] + 30 * PS) == b"\x5a" * PS
-            assert sha(old.path) == new_sha, "a write through the mount changed the new file"
+            assert sha256(old.path) == new_sha, "a write through the mount changed the new file"
             # The path names another file now, with a lock of its own.
             with served(old.path, ["-o", "ro"]) as d2:
                 with open(d2.path("ram/pc.ram"), "rb") as f:
@@ -804,7 +799,7 @@ def test_8_renamed_over_the_mount_keeps_serving_the_old_snapshot():
         finally:
             os.close(fd)
             os.close(held)
-    assert sha(old.path) == new_sha
+    assert sha256(old.path) == new_sha
     info_json(old.path)
 
 
@@ -844,7 +839,7 @@ def test_8_rewritten_in_place_unwatched_reads_the_new_bytes_at_the_old_offsets()
                 assert json.load(f)["machine"] == "old-machine"
             assert d.alive()
         # Unmounting wrote nothing into the new content.
-        assert sha(s.path) == sha(new.path), "%s: the mount changed the file" % tag
+        assert sha256(s.path) == sha256(new.path), "%s: the mount changed the file" % tag
         assert flock_free(s.path)
 
 
@@ -905,25 +900,115 @@ def test_9_full_file_system_gives_enospc_and_a_clean_snapshot():
 
 # ---------------------------------------------------------------------------
 
+
+# ---------------------------------------------------------------------------
+# 10. Bytes of the snapshot never reach a terminal raw: escaped as \xNN in
+# every message, log line and text output, and JSON stays valid UTF-8
+# (FORMAT.md §8: names from the vmdesc are escaped when it is loaded)
+
+# Retitles an xterm and turns its text red if printed as is.
+HOSTILE = "\x1b]0;PWNED\x07\x1b[31m"
+HOSTILE_SHOWN = "\\x1b]0;PWNED\\x07\\x1b[31m"
+
+
+def raw_bytes_safe(data, what):
+    """data (bytes a command printed) holds no control byte but newline and
+    tab, and is valid UTF-8."""
+    text = data.decode("utf-8")  # raises on a flipped byte printed raw
+    bad = [c for c in text if (ord(c) < 0x20 and c not in "\n\t") or 0x7f <= ord(c) < 0xa0]
+    assert not bad, "%s: control characters %r reach the terminal: %r" % (
+        what, bad, text[:300])
+    return text
+
+
+def tool_output(argv):
+    r = subprocess.run(argv, capture_output=True, timeout=120)
+    return r.returncode, raw_bytes_safe(r.stdout, " ".join(argv) + " stdout"), \
+        raw_bytes_safe(r.stderr, " ".join(argv) + " stderr")
+
+
+def hostile_out_of_step(name, vmdesc_name_json):
+    """One device section "dev" whose vmdesc entry names something else
+    (vmdesc_name_json, raw JSON text of the name): "out of step"."""
+    s = Snap(name)
+    vm = s.vmdesc()
+    vm["devices"] = [device_desc(b"dev", [u32_field()])]
+    text = json.dumps(vm, separators=(",", ":")).encode()
+    text = text.replace(b'"name":"dev"', b'"name":' + vmdesc_name_json, 1)
+    s.set_tail(full_section(100, b"dev", b"\x11\x22\x33\x44"), raw_json=text)
+    return s
+
+
+def test_10_a_hostile_device_name_is_escaped_in_every_message():
+    for name, raw, shown in (
+            ("esc", json.dumps(HOSTILE).encode(), HOSTILE_SHOWN),
+            # A flipped byte: not UTF-8 (json-c does not check).
+            ("flip", b'"d\xffv"', "d\\xffv")):
+        s = hostile_out_of_step("hostile-" + name, raw)
+        for argv in ([Tools.info, s.path], [Tools.info, "--json", s.path],
+                     [CHECK, s.path]):
+            code, out, err = tool_output(argv)
+            assert shown in out + err and "out of step" in out + err, (argv, out, err)
+            assert code == (4 if argv[0] == CHECK else 1), (argv, code)
+        code, out, err = tool_output([CHECK, "--json", s.path])
+        report = json.loads(out)
+        assert code == 4 and shown in report["error"] and \
+            any(shown in p for p in report["problems"]), report
+        line = refused(s.path, None, shown, "out of step")
+        raw_bytes_safe(line.encode(), "mount.mramfs")
+
+
+def test_10_hostile_vmdesc_names_in_a_mounted_snapshot_are_escaped():
+    """A snapshot that mounts: a field named with the hostile sequence and
+    a flipped byte, and a field type so named: the device files and
+    mramfs-info --devices are valid JSON, the names escaped."""
+    s = Snap("hostile-mount")
+    vm = s.vmdesc()
+    vm["devices"] = [device_desc(b"dev", [{"name": "a" + HOSTILE, "type": "uint32",
+                                           "size": 4}]),
+                     device_desc(b"odd", [{"name": "x", "type": HOSTILE + "bad",
+                                           "size": 4}])]
+    text = json.dumps(vm, separators=(",", ":")).encode()
+    # A flipped byte inside a name: "a" of the first field's name.
+    text = text.replace(b'"name":"a', b'"name":"\xc3', 1)
+    s.set_tail(full_section(100, b"dev", b"\x11\x22\x33\x44") +
+               full_section(101, b"odd", b"\x55\x66\x77\x88"), raw_json=text)
+    code, out, _ = tool_output([Tools.info, "--devices", s.path])
+    devs = json.loads(out)
+    assert code == 0 and len(devs) == 2, (code, out)
+    assert list(devs[0]["fields"]) == ["\\xc3" + HOSTILE_SHOWN], devs[0]["fields"]
+    assert devs[1]["fields"]["x"]["type"] == HOSTILE_SHOWN + "bad", devs[1]
+    code, out, _ = tool_output([Tools.info, s.path])
+    assert code == 0 and "dev" in out, out
+    with served(s.path) as d:
+        for rel in ("devices/dev.0.json", "devices/odd.0.json", "snapshot.json"):
+            with open(d.path(rel), "rb") as f:
+                doc = json.loads(raw_bytes_safe(f.read(), rel))
+            if rel == "devices/dev.0.json":
+                assert list(doc["fields"]) == ["\\xc3" + HOSTILE_SHOWN], doc
+            if rel == "devices/odd.0.json":
+                assert doc["fields"]["x"]["type"] == HOSTILE_SHOWN + "bad", doc
+    raw_bytes_safe(open(d.log_path, "rb").read(), "the daemon's log")
+
+
+def test_10_the_daemon_log_escapes_what_it_is_given():
+    """The log of the mount (stderr in the foreground; syslog detached goes
+    through the same mfs_log()): a document refused for a hostile key
+    names the key escaped."""
+    s = Snap("hostile-log", dict(BASE, machine="40p", devices=[{"kind": "pc87312"}]))
+    with served(s.path) as d:
+        fd = os.open(d.path("superio/pc87312.json"), os.O_WRONLY | os.O_TRUNC)
+        os.write(fd, json.dumps({"registers": {HOSTILE: 1}}).encode())
+        expect_errno(errno.EINVAL, lambda: os.close(fd), "a hostile key is refused")
+    with open(d.log_path, "rb") as f:
+        log = raw_bytes_safe(f.read(), "the daemon's log")
+    assert "unknown key" in log and HOSTILE_SHOWN in log, log
+
+
 def main():
-    global TMP, CHECK
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--mount", required=True)
-    ap.add_argument("--info", required=True)
-    ap.add_argument("--synth", required=True)
-    ap.add_argument("--read", required=True)
-    ap.add_argument("--check", required=True)
-    ap.add_argument("filter", nargs="?")
-    a = ap.parse_args()
-    Tools.mount, Tools.info, Tools.synth, Tools.read = (
-        os.path.realpath(a.mount), os.path.realpath(a.info), os.path.realpath(a.synth),
-        os.path.realpath(a.read))
-    CHECK = os.path.realpath(a.check)
-    TMP = tempfile.mkdtemp(prefix="mramfs-hostile-")
-    try:
-        return run_module(globals(), a.filter)
-    finally:
-        shutil.rmtree(TMP, ignore_errors=True)
+    return mountlib.main(globals(), tools=("mount", "info", "synth", "read", "check"),
+                         prefix="mramfs-hostile-")
+
 
 
 if __name__ == "__main__":

@@ -6,25 +6,22 @@ concurrency, the command line of mount.mramfs and unmounting.
 The same behaviours on QEMU-written files are in tests/interop.
 Usage: test_mount.py --mount M --info I --synth S [NAME-FILTER]
 """
-import argparse
 import contextlib
 import errno
-import hashlib
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mountlib  # noqa: E402
 from mountlib import (Tools, daemon_pid, expected_block, info_json, is_mounted,  # noqa: E402
                       mounted, pattern_page, present_pages, process_gone,
-                      run_module, synth, unmount, wait_until)
+                      seek_runs, synth, unmount, wait_until)
 
 PS = 4096
 TMP = None
@@ -130,22 +127,6 @@ def test_unaligned_reads_across_runs():
             os.close(fd)
 
 
-def seek_walk(fd, size):
-    """[(data_start, data_end)] from SEEK_DATA/SEEK_HOLE, as cp does it."""
-    runs, pos = [], 0
-    while pos < size:
-        try:
-            data = os.lseek(fd, pos, os.SEEK_DATA)
-        except OSError as e:
-            assert e.errno == errno.ENXIO, e
-            break
-        hole = os.lseek(fd, data, os.SEEK_HOLE)
-        assert hole > data, (data, hole)
-        runs.append((data, hole))
-        pos = hole
-    return runs
-
-
 def bitmap_runs(present, size):
     runs = []
     for p in sorted(present):
@@ -162,7 +143,7 @@ def test_seek_data_hole_follow_the_bitmap():
             b = block_spec(name)
             fd = os.open(os.path.join(mnt, rel), os.O_RDONLY)
             try:
-                assert seek_walk(fd, b["size"]) == bitmap_runs(present_pages(b), b["size"]), rel
+                assert seek_runs(fd, b["size"]) == bitmap_runs(present_pages(b), b["size"]), rel
                 # A hole at EOF; ENXIO at or past EOF.
                 for whence in (os.SEEK_DATA, os.SEEK_HOLE):
                     for off in (b["size"], b["size"] + 1, 1 << 62):
@@ -651,21 +632,8 @@ def test_foreground_mount_on_a_relative_path_is_unmounted_at_sigterm():
 
 
 def main():
-    global TMP
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--mount", required=True)
-    ap.add_argument("--info", required=True)
-    ap.add_argument("--synth", required=True)
-    ap.add_argument("filter", nargs="?")
-    a = ap.parse_args()
-    Tools.mount, Tools.info, Tools.synth = (os.path.realpath(a.mount),
-                                            os.path.realpath(a.info),
-                                            os.path.realpath(a.synth))
-    TMP = tempfile.mkdtemp(prefix="mramfs-test-")
-    try:
-        return run_module(globals(), a.filter)
-    finally:
-        shutil.rmtree(TMP, ignore_errors=True)
+    return mountlib.main(globals(), prefix="mramfs-test-")
+
 
 
 if __name__ == "__main__":

@@ -8,15 +8,14 @@ mount point QEMU cannot be given.
 QEMU loading what restore/ serves is tests/interop/test_lazy_qemu.py.
 Usage: test_restore.py --mount M --info I --synth S [NAME-FILTER]
 """
-import argparse
 import errno
 import os
-import shutil
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mountlib import Tools, info_json, mounted, run_module, synth  # noqa: E402
+import mountlib  # noqa: E402
+from mountlib import info_json, mounted, synth  # noqa: E402
 
 PS = 4096
 TMP = None
@@ -171,21 +170,7 @@ def test_mount_point_qemu_cannot_name():
 
 
 def main():
-    global TMP
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--mount", required=True)
-    ap.add_argument("--info", required=True)
-    ap.add_argument("--synth", required=True)
-    ap.add_argument("filter", nargs="?")
-    a = ap.parse_args()
-    Tools.mount, Tools.info, Tools.synth = (os.path.realpath(a.mount),
-                                            os.path.realpath(a.info),
-                                            os.path.realpath(a.synth))
-    TMP = tempfile.mkdtemp(prefix="mramfs-restore-test-")
-    try:
-        return run_module(globals(), a.filter)
-    finally:
-        shutil.rmtree(TMP, ignore_errors=True)
+    return mountlib.main(globals(), prefix="mramfs-restore-test-")
 
 
 if __name__ == "__main__":

@@ -10,16 +10,13 @@ same and no byte outside the page areas and bitmaps changed.
 
 Usage: test_write.py --mount M --info I --synth S --read R [NAME-FILTER]
 """
-import argparse
 import ctypes
 import errno
-import hashlib
 import json
 import mmap
 import os
 import platform
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -28,8 +25,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mountlib  # noqa: E402
 from mountlib import (Tools, daemon_pid, expected_block, info_json, is_mounted,  # noqa: E402
-                      mounted, present_pages, read_block, run_tests, synth,
+                      mounted, present_pages, read_block, seek_runs, sha256, synth,
                       unmount, wait_until)
 
 PS = 4096
@@ -102,14 +100,6 @@ def first_diff(got, want):
 def assert_same(got, want, what):
     if got != want:
         raise AssertionError("%s: %s" % (what, first_diff(got, want)))
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def file_bitmap(raw, blk):
@@ -191,21 +181,6 @@ def expect_errno(codes, fn, what):
 
 def present_count(path):
     return int(os.getxattr(path, "user.mramfs.present_pages"))
-
-
-def seek_walk(fd, size):
-    """[(data_start, data_end)] from SEEK_DATA/SEEK_HOLE."""
-    runs, pos = [], 0
-    while pos < size:
-        try:
-            data = os.lseek(fd, pos, os.SEEK_DATA)
-        except OSError as e:
-            assert e.errno == errno.ENXIO, e
-            break
-        hole = os.lseek(fd, data, os.SEEK_HOLE)
-        runs.append((data, hole))
-        pos = hole
-    return runs
 
 
 # ---------------------------------------------------------------------------
@@ -465,7 +440,7 @@ def test_zero_pages_stay_sparse():
             assert present_count(path) == len(m.present), "%s: present_pages %d, model %d" % (
                 what, present_count(path), len(m.present))
             assert_same(os.pread(fd, m.size, 0), m.data, what + ", through the mount")
-            assert seek_walk(fd, m.size) == m.runs(), what + ": SEEK_DATA/SEEK_HOLE"
+            assert seek_runs(fd, m.size) == m.runs(), what + ": SEEK_DATA/SEEK_HOLE"
 
         try:
             # Zeros into absent pages: nothing written, nothing allocated.
@@ -803,7 +778,7 @@ def test_random_io_from_threads_matches_model():
             fd = os.open(snap.file(mnt, name), os.O_RDONLY)
             try:
                 assert_same(os.pread(fd, m.size, 0), m.data, "%s after remount" % name)
-                assert seek_walk(fd, m.size) == m.runs(), "%s: SEEK_DATA/HOLE after remount" % name
+                assert seek_runs(fd, m.size) == m.runs(), "%s: SEEK_DATA/HOLE after remount" % name
             finally:
                 os.close(fd)
     assert sha256(snap.path) == digest, "a mount that only read changed the snapshot"
@@ -1197,34 +1172,20 @@ def test_lock_one_writer_or_many_readers():
 
 
 def main():
-    global TMP
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--mount", required=True)
-    ap.add_argument("--info", required=True)
-    ap.add_argument("--synth", required=True)
-    ap.add_argument("--read", required=True)
-    ap.add_argument("filter", nargs="?")
-    a = ap.parse_args()
-    Tools.mount, Tools.info, Tools.synth, Tools.read = (
-        os.path.realpath(a.mount), os.path.realpath(a.info), os.path.realpath(a.synth),
-        os.path.realpath(a.read))
-    TMP = tempfile.mkdtemp(prefix="mramfs-wtest-")
-    try:
-        cases = [
-            test_writes_land_in_the_file_at_once_and_absent_pages_start_from_zeros,
-            test_refused_changes_leave_the_snapshot_byte_identical,
-            test_write_straddling_the_end_writes_only_inside_the_block,
-            test_zero_pages_stay_sparse,
-            test_shared_mmap_writes_reach_the_file,
-            test_random_io_from_threads_matches_model,
-            test_threads_writing_parts_of_the_same_absent_pages_all_survive,
-            test_kill_9_mid_storm_keeps_fsynced_writes_and_a_valid_file,
-            test_lock_one_writer_or_many_readers,
-            test_sync_mount_same_writes_and_time_per_write,
-        ]
-        return run_tests(cases, [a.filter] if a.filter else [])
-    finally:
-        shutil.rmtree(TMP, ignore_errors=True)
+    return mountlib.main(globals(), tools=("mount", "info", "synth", "read"),
+                         prefix="mramfs-wtest-", cases=[
+        test_writes_land_in_the_file_at_once_and_absent_pages_start_from_zeros,
+        test_refused_changes_leave_the_snapshot_byte_identical,
+        test_write_straddling_the_end_writes_only_inside_the_block,
+        test_zero_pages_stay_sparse,
+        test_shared_mmap_writes_reach_the_file,
+        test_random_io_from_threads_matches_model,
+        test_threads_writing_parts_of_the_same_absent_pages_all_survive,
+        test_kill_9_mid_storm_keeps_fsynced_writes_and_a_valid_file,
+        test_lock_one_writer_or_many_readers,
+        test_sync_mount_same_writes_and_time_per_write,
+    ])
+
 
 
 if __name__ == "__main__":

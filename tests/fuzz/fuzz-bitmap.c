@@ -61,6 +61,8 @@ typedef struct {
     guint64 *next_set;  /* [nbits + 1] */
     guint64 *next_clear;
     guint64 *prefix;    /* [nbits + 1]: set bits below i */
+    const guint8 *bytes; /* the file's bytes: the last word's bits past */
+    gsize nbytes;        /* nbits are written back as they are there */
 } Ref;
 
 static void
@@ -152,7 +154,9 @@ compare(const MrBitmap *bm, const Ref *r, guint64 *seed)
             guint8 want = 0;
             for (unsigned b = 0; b < 8; b++) {
                 guint64 i = ref_page(r->order, w * 8 + k, b);
-                if (i < n && r->bit[i])
+                guint64 j = w * 8 + k;
+                if (i < n ? r->bit[i] != 0
+                          : j < r->nbytes && ((r->bytes[j] >> b) & 1))
                     want |= (guint8)(1u << b);
             }
             FUZZ_CHECK(out[k] == want, "file_word(%" G_GUINT64_FORMAT ") "
@@ -196,6 +200,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bytes = data + 3;
     nbytes = MIN(size - 3, (gsize)MAX_BYTES);
     r.order = order;
+    r.bytes = bytes;
+    r.nbytes = nbytes;
     r.nbits = (guint64)(data[1] | data[2] << 8) % (nbytes * 8 + 130);
     for (gsize i = 0; i < size; i++)
         seed = (seed ^ data[i]) * 0x100000001b3u;

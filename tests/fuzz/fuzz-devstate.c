@@ -7,7 +7,7 @@
  * "vmdesc": B, "devices": [...]}.  An entry may add "early": true (an
  * early-setup section, before the ram section).  With n devices, each of the
  * first n-1 bodies is a be16 length and that many bytes; the last device
- * takes the rest.  The writer (format/mr-writer.h) makes a file of these
+ * takes the rest.  The writer (tests/support/mr-writer.h) makes a file of these
  * sections around an empty ram section; whatever opens is decoded with
  * ds_decode_section() section by section, ds_pc87312_load()/_json(),
  * ds_via_json() and the guest-physical map (ds_guest_map_new, _json,
@@ -238,14 +238,18 @@ decode_all(MrFile *f)
         (void)ds_find_field(dev, "dev/config[0]");
         fuzz_check_json(dev, "device section");
     }
-    if (ds_pc87312_load(f, &p, &err)) {
+    if (ds_pc87312_section(f) && ds_pc87312_load(f, ds_pc87312_section(f), &p, &err)) {
         if (fuzz_verbose())
             fprintf(stderr, "  pc87312 loaded\n");
         FUZZ_CHECK(err == NULL && p.section != NULL, "pc87312_load");
         check_node(&p);
     }
+    FUZZ_CHECK(ds_pc87312_section(f) == NULL || p.section != NULL || err != NULL,
+               "pc87312_load failed without an error");
     g_clear_error(&err);
-    via = ds_via_json(f, &node_name, &err);
+    via = ds_via_section(f) ? ds_via_json(f, ds_via_section(f), &node_name, &err) : NULL;
+    FUZZ_CHECK(ds_via_section(f) == NULL || via != NULL || err != NULL,
+               "ds_via_json failed without an error");
     if (fuzz_verbose() && (via || err))
         fprintf(stderr, "  via: %s\n", via ? node_name : err->message);
     if (via != NULL)

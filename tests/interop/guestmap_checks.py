@@ -5,7 +5,6 @@ through guest/physmem do.  `checks` is a test_interop.Checks."""
 
 import dataclasses
 import errno
-import hashlib
 import json
 import os
 import subprocess
@@ -277,7 +276,7 @@ def check_mount(checks, case, mnt, doc, ranges, want_ext, stored, blobs, vm,
                  "= its present pages")
     fd = os.open(physmem, os.O_RDONLY)
     try:
-        got = mount_checks.seek_runs(fd, st.st_size)
+        got = mountlib.seek_runs(fd, st.st_size)
     finally:
         os.close(fd)
     checks.equal(fmt([(a, b - a) for a, b in got]),
@@ -319,8 +318,7 @@ def check_write(checks, case, snap, ranges, workdir, rng):
             cached = f.read(len(data))
         fd = os.open(physmem, os.O_WRONLY)
         try:
-            before = hashlib.sha256(open(copy, "rb").read()).hexdigest() \
-                if os.path.getsize(copy) < (1 << 30) else None
+            before = mountlib.sha256(copy) if os.path.getsize(copy) < (1 << 30) else None
             try:
                 os.pwrite(fd, b"x" * 100, hole)
                 e = 0
@@ -329,8 +327,8 @@ def check_write(checks, case, snap, ranges, workdir, rng):
             checks.equal(errno.errorcode.get(e, e), "ENXIO",
                          "a write at unmapped 0x%x fails with ENXIO" % hole)
             if before:
-                checks.equal(hashlib.sha256(open(copy, "rb").read()).hexdigest(),
-                             before, "... and leaves the snapshot unchanged")
+                checks.equal(mountlib.sha256(copy), before,
+                             "... and leaves the snapshot unchanged")
             checks.equal(os.pwrite(fd, data, gpa), len(data),
                          "a write of %d bytes at 0x%x (%s+0x%x)" % (
                              len(data), gpa, r["block"], offset))

@@ -59,7 +59,6 @@ used. Needs root and /dev/fuse. Prints one line per check and ends with
 import contextlib
 import dataclasses
 import errno
-import hashlib
 import json
 import os
 import re
@@ -130,14 +129,6 @@ def run(argv, timeout=TOOL_TIMEOUT):
                               timeout=timeout)
     except subprocess.TimeoutExpired:
         return subprocess.CompletedProcess(argv, 124, b"", b"timed out")
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(8 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def sparse_copy(src, dst):
@@ -338,7 +329,7 @@ def check_devices(env, case, snap_path, summary):
          "mramfs-info --devices prints %d decoded sections" % len(devs),
          r.stderr.decode()[-1000:])
     by_key = {(d.get("name"), d.get("instance_id")): d for d in all_docs}
-    before = sha256(snap_path)
+    before = mountlib.sha256(snap_path)
     t0 = time.monotonic()
     with env.mounted(snap_path, ["-o", "ro"]) as mnt:
         files = tree_files(os.path.join(mnt, "devices"))
@@ -390,7 +381,7 @@ def check_devices(env, case, snap_path, summary):
          "differ: %s" % ", ".join(diff[:10]))
     diff = [p for p in first if p in second and first[p][1] != second[p][1]]
     c.ok(not diff, "remount: the same inode numbers", ", ".join(diff[:10]))
-    c.equal(sha256(snap_path), before, "reading the mount left the snapshot "
+    c.equal(mountlib.sha256(snap_path), before, "reading the mount left the snapshot "
             "byte-identical")
     return first
 
@@ -589,7 +580,7 @@ def check_refused_writes(env, snap_path, node_text):
         ("malformed JSON (the document cut short)", node_text[:len(node_text) // 2],
          "JSON"),
     ]
-    before = sha256(snap_path)
+    before = mountlib.sha256(snap_path)
     with env.mounted(snap_path, ["-o", "ro"]) as mnt:
         e, step = write_doc(os.path.join(mnt, "superio", "pc87312.json"),
                             node_text)
@@ -646,7 +637,7 @@ def check_refused_writes(env, snap_path, node_text):
             c.equal(f.read(), node_text, "superio/pc87312.json still unchanged")
         with open(dev, "rb") as f:
             c.ok(f.read() == dev_before, "devices/pc87312.0.json unchanged")
-    c.equal(sha256(snap_path), before, "refused writes: the snapshot is "
+    c.equal(mountlib.sha256(snap_path), before, "refused writes: the snapshot is "
             "byte-identical (sha256)")
 
 

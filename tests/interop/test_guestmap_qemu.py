@@ -417,6 +417,10 @@ def main(argv=None):
     if unknown:
         ap.error("unknown case(s): %s" % ", ".join(unknown))
     if args.mount:
+        # Mounting needs root and /dev/fuse: skipped (77) without them.
+        skipped = mountlib.skip_without_mounts()
+        if skipped is not None:
+            return skipped
         mountlib.Tools.mount = args.mount
     qh.install_signal_cleanup()
     checks = ti.Checks()

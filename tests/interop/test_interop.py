@@ -729,6 +729,11 @@ def case_arguments(doc, cases, argv):
         for c in cases:
             print(c.name)
         return ap, args, None
+    # What mounts needs root and /dev/fuse: skipped (77) without them.
+    if args.mount:
+        skipped = mount_checks.mountlib.skip_without_mounts()
+        if skipped is not None:
+            sys.exit(skipped)
     if not args.case:
         ap.error("--case is required (see --list)")
     by_name = {c.name: c for c in cases}

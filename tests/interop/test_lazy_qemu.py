@@ -129,27 +129,8 @@ ALL_CASES = CASES + [TOOL_CASE]
 
 
 def file_digest(path):
-    """sha256 of the file's size and of each data extent with its offset
-    (SEEK_DATA/SEEK_HOLE): any write, also into a hole, changes it, and a
-    5 GiB sparse file is hashed in the time of its data."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        fd = f.fileno()
-        size = os.fstat(fd).st_size
-        h.update(b"size %d\n" % size)
-        pos = 0
-        while pos < size:
-            try:
-                pos = os.lseek(fd, pos, os.SEEK_DATA)
-            except OSError:
-                break
-            end = os.lseek(fd, pos, os.SEEK_HOLE)
-            h.update(b"extent %d %d\n" % (pos, end - pos))
-            while pos < end:
-                data = os.pread(fd, min(CHUNK, end - pos), pos)
-                h.update(data)
-                pos += len(data)
-    return h.hexdigest()
+    """The file's size, data extents and bytes (mountlib.sparse_sha256)."""
+    return mountlib.sparse_sha256(path, CHUNK)
 
 
 def cached_bytes(path):
@@ -594,6 +575,10 @@ def main(argv=None):
     unknown = [n for n in names if n not in by_name]
     if unknown:
         ap.error("unknown case(s): %s (see --list)" % ", ".join(unknown))
+    # Every case mounts: root and /dev/fuse, or skipped (77).
+    skipped = mountlib.skip_without_mounts()
+    if skipped is not None:
+        return skipped
     qh.install_signal_cleanup()
     mountlib.Tools.mount = args.mount
     checks = ti.Checks()

@@ -573,6 +573,10 @@ def main(argv=None):
     tools.info = os.path.abspath(args.info)
     tools.vmcore_write = os.path.abspath(args.vmcore_write)
     if args.mount:
+        # Mounting needs root and /dev/fuse: skipped (77) without them.
+        skipped = mountlib.skip_without_mounts()
+        if skipped is not None:
+            return skipped
         tools.mount = mountlib.Tools.mount = os.path.abspath(args.mount)
     qh.install_signal_cleanup()
     checks = ti.Checks()

@@ -9,22 +9,19 @@ that --repair changes only the stray bits' bytes.
 
 Usage: test_check.py --check C --synth S [--make-snapshot M] [NAME-FILTER]
 """
-import argparse
 import ctypes
 import fcntl
-import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
-import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fs"))
-from mountlib import Tools, synth  # noqa: E402
+import mountlib  # noqa: E402
+from mountlib import Skip, sha256, synth  # noqa: E402
 
 PS = 4096
 TMP = None
@@ -32,10 +29,6 @@ CHECK = None
 MAKE_SNAPSHOT = None
 
 OK, REPAIRED, UNREPAIRED, OPERATIONAL, USAGE = 0, 1, 4, 8, 16
-
-
-class Skip(Exception):
-    pass
 
 
 def check(*args, expect=None):
@@ -64,15 +57,6 @@ def make(name, blocks, **spec):
     p = path(name)
     spec["blocks"] = blocks
     return p, synth(spec, p)
-
-
-def sha256(p, skip=()):
-    """Digest of the file without the bytes at the offsets in skip."""
-    with open(p, "rb") as f:
-        data = bytearray(f.read())
-    for off in skip:
-        data[off] = 0
-    return hashlib.sha256(bytes(data)).hexdigest() + ":%d" % len(data)
 
 
 def patch(p, offset, fn):
@@ -434,45 +418,10 @@ def test_qemu_written_file_is_clean():
     assert "no problems" in out, out
 
 
-CASES = [v for k, v in list(globals().items()) if k.startswith("test_")]
-
-
 def main():
-    global TMP, CHECK, MAKE_SNAPSHOT
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--check", required=True)
-    ap.add_argument("--synth", required=True)
-    ap.add_argument("--make-snapshot")
-    ap.add_argument("filter", nargs="?")
-    a = ap.parse_args()
-    CHECK = os.path.realpath(a.check)
-    Tools.synth = os.path.realpath(a.synth)
-    MAKE_SNAPSHOT = os.path.realpath(a.make_snapshot) if a.make_snapshot else None
-    TMP = tempfile.mkdtemp(prefix="mramfs-check-")
-    passed = failed = 0
-    try:
-        for case in CASES:
-            if a.filter and a.filter not in case.__name__:
-                continue
-            t0 = time.monotonic()
-            try:
-                case()
-            except Skip as e:
-                print("skip %s: %s" % (case.__name__, e))
-                continue
-            except Exception:  # noqa: BLE001 - every failure is reported
-                failed += 1
-                import traceback
-                print("FAIL %s (%.2fs)" % (case.__name__, time.monotonic() - t0))
-                traceback.print_exc(file=sys.stdout)
-            else:
-                passed += 1
-                print("ok   %s (%.2fs)" % (case.__name__, time.monotonic() - t0))
-            sys.stdout.flush()
-    finally:
-        shutil.rmtree(TMP, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 0 if failed == 0 and passed > 0 else 1
+    return mountlib.main(globals(), tools=("check", "synth"),
+                         options=[("make-snapshot", "examples/make-snapshot.py")],
+                         mounts=False, prefix="mramfs-check-")
 
 
 if __name__ == "__main__":
