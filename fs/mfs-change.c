@@ -124,7 +124,9 @@ settled(MfsFs *fs)
     ok = mr_file_reload(f, &err);
     if (ok) {
         /* Documents show device sections whose bytes may be new; NULL:
-         * whatever else the model holds (libvirt's XML). */
+         * whatever else the model holds (libvirt's XML, the guest's map
+         * and core, which follow device state).  Sizes may change too:
+         * invalidate_all() below drops the kernel's attributes. */
         for (guint i = 0; i < f->devices->len; i++)
             mfs_fs_section_changed(fs, g_ptr_array_index(f->devices, i));
         mfs_fs_section_changed(fs, NULL);
@@ -132,10 +134,13 @@ settled(MfsFs *fs)
         if (!mr_file_stat(f, &fs->file_st, &serr))
             mfs_log(LOG_WARNING, "%s", serr->message);
     }
-    g_atomic_int_set(&fs->state, ok ? MFS_SNAPSHOT_VALID : MFS_SNAPSHOT_FAILED);
     g_rw_lock_writer_unlock(&fs->model_lock);
-    /* Nothing was served meanwhile, but stat may have cached sizes. */
+    /* No page was served meanwhile, but stat may have cached sizes of the
+     * snapshot that was: dropped before the files are served again, or a
+     * read could get the new bytes cut at an old size.  Not under the
+     * lock: dropping a page waits for the reads in flight on it. */
     invalidate_all(fs);
+    g_atomic_int_set(&fs->state, ok ? MFS_SNAPSHOT_VALID : MFS_SNAPSHOT_FAILED);
     if (ok)
         mfs_log(LOG_NOTICE, "%s: validated again after the change: same "
                 "layout, its files show the new bytes", f->path);

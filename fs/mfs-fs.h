@@ -58,6 +58,9 @@ extern const struct fuse_lowlevel_ops mfs_ops;
 
 /* mfs-ops.c */
 void mfs_fill_stat(MfsFs *fs, const MfsNode *n, struct stat *st);
+/* n's size, with the model held: outside an operation that holds it (a
+ * refresh may replace what a file is made of). */
+guint64 mfs_file_size(MfsFs *fs, const MfsNode *n);
 double mfs_attr_timeout(const MfsFs *fs, const MfsNode *n);
 /* The node a request names: 0, or -ENOENT, or -EISDIR when want_file and
  * it is a directory. */
@@ -65,8 +68,11 @@ int mfs_node_of(MfsFs *fs, fuse_ino_t ino, gboolean want_file, MfsNode **out);
 /* Whether the file may be opened for writing on this mount: 0, -EROFS or
  * -EACCES. */
 int mfs_may_write(const MfsFs *fs, const MfsNode *n);
-/* mfs-view-ram.c: a write that reached block b's pages through another
- * file (guest/physmem) drops the kernel's cached pages of b's file in
+/* mfs-view-ram.c: the block n serves as its file under ram/, or NULL for
+ * any other file (whatever its data).  Each block has one such file. */
+const MrRamBlock *mfs_ram_block_of(const MfsNode *n);
+/* A write that reached block b's pages through another file
+ * (guest/physmem) drops the kernel's cached pages of b's file in
  * [off, off + len), as a write to that file would have changed them. */
 void mfs_ram_invalidate(MfsFs *fs, const MrRamBlock *b, guint64 off,
                         guint64 len);

@@ -75,6 +75,17 @@ perm_of(const MfsFs *fs, const MfsNode *n)
     return read | (writable ? snap & 0222 : 0);
 }
 
+guint64
+mfs_file_size(MfsFs *fs, const MfsNode *n)
+{
+    guint64 size;
+
+    mfs_model_hold(fs, n);
+    size = n->ops->size(fs, n);
+    mfs_model_release(fs, n);
+    return size;
+}
+
 void
 mfs_fill_stat(MfsFs *fs, const MfsNode *n, struct stat *st)
 {
@@ -229,7 +240,7 @@ open_file(MfsFs *fs, MfsNode *n, struct fuse_file_info *fi)
         return mfs_doc_open(fs, n, fi);
     /* The kernel passes O_TRUNC here (atomic_o_trunc): a file keeps its
      * size, so truncation is refused before the file is opened. */
-    if ((fi->flags & O_TRUNC) && n->ops->size(fs, n) != 0)
+    if ((fi->flags & O_TRUNC) && mfs_file_size(fs, n) != 0)
         return -EPERM;
     /* Only this daemon changes the file while it is mounted, so pages the
      * kernel cached stay right across opens; but not a file whose bytes

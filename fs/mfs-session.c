@@ -46,6 +46,33 @@ keep_reply_buffers(unsigned max_read)
     mallopt(M_TRIM_THRESHOLD, (int)MIN(4 * (guint64)max_read, 2 * cap));
 }
 
+char *
+mfs_mounted_device(const char *mnt)
+{
+    g_autofree char *info = NULL;
+    g_auto(GStrv) lines = NULL;
+    char *dev = NULL;
+
+    if (!g_file_get_contents("/proc/self/mountinfo", &info, NULL, NULL))
+        return NULL;
+    /* "ID PARENT MAJ:MIN ROOT MOUNT-POINT ... - fuse.mramfs ...": the last
+     * line for the mount point is the latest mount on it. */
+    lines = g_strsplit(info, "\n", -1);
+    for (guint i = 0; lines[i]; i++) {
+        g_auto(GStrv) f = g_strsplit(lines[i], " ", 6);
+        g_autofree char *mp = NULL;
+
+        if (g_strv_length(f) < 6 || strstr(f[5], " - fuse.mramfs ") == NULL)
+            continue;
+        mp = g_strcompress(f[4]); /* octal escapes: \040 for a space */
+        if (g_str_equal(mp, mnt)) {
+            g_free(dev);
+            dev = g_strdup(f[2]);
+        }
+    }
+    return dev;
+}
+
 /* The kernel reads ahead on a FUSE mount within its default 128 KiB window
  * (INIT's max_readahead can only narrow it), so sequential reads reach the
  * daemon as 128 KiB requests.  Root may widen this mount's window to
@@ -56,29 +83,11 @@ keep_reply_buffers(unsigned max_read)
 static void
 widen_readahead(const char *mnt_abs, unsigned max_read, gboolean debug)
 {
-    g_autofree char *info = NULL, *dev = NULL, *path = NULL, *kb = NULL;
-    g_auto(GStrv) lines = NULL;
+    g_autofree char *dev = NULL, *path = NULL, *kb = NULL;
     int fd;
 
-    if (mnt_abs == NULL ||
-        !g_file_get_contents("/proc/self/mountinfo", &info, NULL, NULL))
-        return;
-    /* "ID PARENT MAJ:MIN ROOT MOUNT-POINT ... - fuse.mramfs ...": the last
-     * line for our mount point is the mount just made. */
-    lines = g_strsplit(info, "\n", -1);
-    for (guint i = 0; lines[i]; i++) {
-        g_auto(GStrv) f = g_strsplit(lines[i], " ", 6);
-        g_autofree char *mp = NULL;
-
-        if (g_strv_length(f) < 6 || strstr(f[5], " - fuse.mramfs ") == NULL)
-            continue;
-        mp = g_strcompress(f[4]); /* octal escapes: \040 for a space */
-        if (g_str_equal(mp, mnt_abs)) {
-            g_free(dev);
-            dev = g_strdup(f[2]);
-        }
-    }
-    if (dev == NULL)
+    /* The mount just made. */
+    if (mnt_abs == NULL || (dev = mfs_mounted_device(mnt_abs)) == NULL)
         return;
     path = g_strdup_printf("/sys/class/bdi/%s/read_ahead_kb", dev);
     kb = g_strdup_printf("%u\n", max_read / 1024);

@@ -33,4 +33,9 @@ GQuark mfs_session_error_quark(void);
 gboolean mfs_session_run(MrFile *file, const MfsSessionOptions *opts,
                          GError **err);
 
+/* The device ("MAJ:MIN") of the latest mramfs mount at mnt (absolute, as
+ * /proc/self/mountinfo names it), or NULL when nothing of ours is mounted
+ * there.  Free with g_free(). */
+char *mfs_mounted_device(const char *mnt);
+
 #endif

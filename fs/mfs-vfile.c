@@ -4,18 +4,52 @@
 
 #include "mfs-fs.h"
 #include "mfs-vfile.h"
-#include "mr-vfile.h"
+
+struct MfsVfile {
+    MrVfile *v;    /* NULL: the pieces could not be made again */
+    guint64 size;  /* the last pieces' size */
+};
+
+MfsVfile *
+mfs_vfile_new(MrVfile *v)
+{
+    MfsVfile *h = g_new0(MfsVfile, 1);
+
+    h->v = v;
+    h->size = mr_vfile_size(v);
+    return h;
+}
+
+void
+mfs_vfile_replace(MfsNode *n, MrVfile *v)
+{
+    MfsVfile *h = n->data;
+
+    g_return_if_fail(n->ops == &mfs_vfile_ro_uncached_ops ||
+                     n->ops == &mfs_vfile_ram_ops);
+    mr_vfile_free(h->v);
+    h->v = v;
+    if (v)
+        h->size = mr_vfile_size(v);
+}
+
+/* The pieces, or NULL: said in the log by the view when they were lost. */
+static MrVfile *
+pieces(const MfsNode *n)
+{
+    return ((const MfsVfile *)n->data)->v;
+}
 
 static guint64
 vfile_size(MfsFs *fs, const MfsNode *n)
 {
-    return mr_vfile_size(n->data);
+    return ((const MfsVfile *)n->data)->size;
 }
 
 static guint64
 vfile_stored(MfsFs *fs, const MfsNode *n)
 {
-    return mr_vfile_stored_bytes(n->data);
+    return pieces(n) ? mr_vfile_stored_bytes(pieces(n)) : 0;
 }
 
 static int
@@ -24,7 +58,9 @@ vfile_read(MfsFs *fs, const MfsNode *n, void *buf, guint64 off, gsize len,
 {
     g_autoptr(GError) err = NULL;
 
-    if (!mr_vfile_read(n->data, buf, off, len, got, &err))
+    if (pieces(n) == NULL)
+        return -EIO;
+    if (!mr_vfile_read(pieces(n), buf, off, len, got, &err))
         return mfs_errno_from_error(err, "read");
     return 0;
 }
@@ -35,7 +71,9 @@ vfile_seek(MfsFs *fs, const MfsNode *n, guint64 off, gboolean data,
 {
     g_autoptr(GError) err = NULL;
 
-    if (!mr_vfile_seek(n->data, off, data, out, &err))
+    if (pieces(n) == NULL)
+        return -EIO;
+    if (!mr_vfile_seek(pieces(n), off, data, out, &err))
         return mfs_errno_from_error(err, "lseek");
     if (*out == MR_VFILE_NONE)
         *out = MFS_SEEK_NONE;
@@ -84,29 +122,27 @@ invalidate_blocks(MfsFs *fs, const MrVfile *v, guint64 off, gsize len)
 static int
 vfile_write(MfsFs *fs, MfsNode *n, const void *buf, guint64 off, gsize len)
 {
+    MrVfile *v = pieces(n);
     g_autoptr(GError) err = NULL;
 
-    if (!all_ram(n->data, off, len))
+    if (v == NULL)
+        return -EIO;
+    if (!all_ram(v, off, len))
         return -ENXIO;
-    if (!mr_vfile_write(n->data, fs->updater, buf, off, len, &err))
+    if (!mr_vfile_write(v, fs->updater, buf, off, len, &err))
         return mfs_errno_from_error(err, buf ? "write" : "fallocate");
-    invalidate_blocks(fs, n->data, off, len);
+    invalidate_blocks(fs, v, off, len);
     return 0;
 }
 
 static void
 vfile_free(gpointer data)
 {
-    mr_vfile_free(data);
-}
+    MfsVfile *h = data;
 
-const MfsFileOps mfs_vfile_ops = {
-    .size = vfile_size,
-    .stored = vfile_stored,
-    .read = vfile_read,
-    .seek = vfile_seek,
-    .free = vfile_free,
-};
+    mr_vfile_free(h->v);
+    g_free(h);
+}
 
 const MfsFileOps mfs_vfile_ro_uncached_ops = {
     .flags = MFS_FILE_UNCACHED,

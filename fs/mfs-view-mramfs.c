@@ -88,10 +88,13 @@ blocks_json(MfsFs *fs)
     json_object *arr = json_object_new_array();
     g_autoptr(GHashTable) node_of = g_hash_table_new(NULL, NULL);
 
+    /* A block's counters are those of its file under ram/, whatever other
+     * files (guest/physmem, restore/) show of it or hold as their data. */
     for (guint i = 0; i < fs->tree->nodes->len; i++) {
         MfsNode *n = g_ptr_array_index(fs->tree->nodes, i);
-        if (n->data)
-            g_hash_table_insert(node_of, n->data, n);
+        const MrRamBlock *b = mfs_ram_block_of(n);
+        if (b)
+            g_hash_table_insert(node_of, (gpointer)b, n);
     }
     /* The bitmaps are swapped when a rewritten snapshot is taken. */
     g_rw_lock_reader_lock(&fs->model_lock);

@@ -17,6 +17,8 @@
 
 #define XATTR_PREFIX "user.mramfs."
 
+extern const MfsView mfs_view_ram;
+
 static guint64
 block_size(MfsFs *fs, const MfsNode *n)
 {
@@ -223,22 +225,41 @@ static const MfsFileOps block_ops = {
     .listxattr = block_listxattr,
 };
 
+const MrRamBlock *
+mfs_ram_block_of(const MfsNode *n)
+{
+    return n->ops == &block_ops ? n->data : NULL;
+}
+
+/* The file of block b in the directory dir of ram/, or NULL. */
+static MfsNode *
+file_of(const MfsNode *dir, const MrRamBlock *b)
+{
+    for (guint i = 0; i < dir->children->len; i++) {
+        MfsNode *n = g_ptr_array_index(dir->children, i);
+        MfsNode *found = MFS_NODE_IS_DIR(n) ? file_of(n, b)
+                         : mfs_ram_block_of(n) == b ? n : NULL;
+
+        if (found)
+            return found;
+    }
+    return NULL;
+}
+
 void
 mfs_ram_invalidate(MfsFs *fs, const MrRamBlock *b, guint64 off, guint64 len)
 {
-    g_auto(GStrv) parts = NULL;
-    g_autofree char *joined = NULL, *path = NULL;
-    MfsNode *n;
+    MfsNode *ram = mfs_tree_lookup(fs->tree->root, mfs_view_ram.name), *n;
 
-    if (fs->se == NULL || len == 0)
+    if (fs->se == NULL || len == 0 || ram == NULL)
         return;
-    parts = mfs_block_path(b->idstr);
-    joined = g_strjoinv("/", parts);
-    path = g_strconcat("ram/", joined, NULL);
-    n = mfs_tree_resolve(fs->tree, path);
+    /* Found by what it serves, not by its path: a long or clashing idstr
+     * gets a name mfs-tree.c makes up.  A walk of ram/ (a node a block),
+     * with no allocation on the write path. */
+    n = file_of(ram, b);
     /* Another inode than the one being written: no lock of the request's
      * is held on it (libfuse's rule for notifying from a handler). */
-    if (n && n->ops == &block_ops)
+    if (n)
         fuse_lowlevel_notify_inval_inode(fs->se, n->ino, (off_t)off,
                                          (off_t)len);
 }

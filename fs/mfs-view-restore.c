@@ -5,16 +5,18 @@
  *   qemu-args  the arguments to add to the saved VM's command line, one a
  *              line, naming this mount's files by absolute path.
  * Both come from the mount of this very snapshot, so the stream is never
- * paired with another snapshot's RAM. */
+ * paired with another snapshot's RAM.  Both depend only on the layout and
+ * the mount point: after a same-layout rewrite (mfs-change.c) the stream's
+ * pieces read the new bytes, and nothing needs a refresh. */
 #include <string.h>
 
 #include "mfs-fs.h"
 #include "mfs-vfile.h"
 #include "mr-lazy.h"
 
-/* The node has no data: the lazily served block is looked up again (a
- * name in a table), as a block pointer would make the node look like the
- * block's own file to code that maps data to nodes (.mramfs/stats.json). */
+/* Made at each read from the model and the mount point, which a
+ * same-layout rewrite of the snapshot leaves as they were: nothing to
+ * refresh. */
 static char *
 args_text(MfsFs *fs, const MfsNode *n, GError **err)
 {
@@ -69,7 +71,7 @@ build_restore(MfsTreeBuilder *tb, MrFile *f, GError **err)
     /* Two fixed names in a directory of their own: never taken.  On a
      * read-write mount a write under ram/ or superio/ changes bytes of the
      * stream: it is read through the daemon, never from a stale cache. */
-    mfs_tree_add(tb, mig, 0, &mfs_vfile_ro_uncached_ops, v);
+    mfs_tree_add(tb, mig, 0, &mfs_vfile_ro_uncached_ops, mfs_vfile_new(v));
     mfs_tree_add(tb, args, 0, &args_ops, NULL);
     return TRUE;
 }

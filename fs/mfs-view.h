@@ -1,9 +1,11 @@
 /* The views of the mount, and the operations their files are served with.
  *
  * Every top-level entry of the mount (ram/, devices/, superio/,
- * snapshot.json, guest/) is one view: one MfsView in the table of mfs-views.c and
- * one file, fs/mfs-view-NAME.c, that builds the view's files and says how
- * they are served.  The FUSE handlers (mfs-ops.c, mfs-write.c, mfs-doc.c)
+ * snapshot.json, guest/, libvirt/, .mramfs/, restore/) is one view: one
+ * MfsView in the table of mfs-views.c and one file, fs/mfs-view-NAME.c,
+ * that builds the view's files and says how they are served.  A view
+ * reaches another's files only through what that view's file exports in
+ * mfs-fs.h (mfs_ram_block_of, mfs_ram_invalidate), never by their data.  The FUSE handlers (mfs-ops.c, mfs-write.c, mfs-doc.c)
  * know no view: they call the MfsFileOps of the node a request names.
  *
  * Adding a view:
@@ -21,8 +23,9 @@
  *     at each read (snapshot.json; a log or statistics would be the same);
  *   - writable documents: text with an apply() (superio/pc87312.json).
  *   - A file made of pieces of the snapshot (format/mr-vfile.h: guest
- *     memory, a core file, a migration stream) has the MrVfile as its data
- *     and the ops of mfs-vfile.h: mfs_vfile_ops read-only, or
+ *     memory, a core file, a migration stream) has an MfsVfile holding the
+ *     MrVfile as its data and the ops of mfs-vfile.h:
+ *     mfs_vfile_ro_uncached_ops read-only, or
  *     mfs_vfile_ram_ops, writable over its RAM block pieces and
  *     MFS_FILE_UNCACHED, as its bytes are also the block files' (a write to
  *     ram/pc.ram changes guest/physmem), which are uncached on a read-write
@@ -93,10 +96,15 @@ typedef struct {
      * time, only on a read-write mount. */
     int (*apply)(MfsFs *fs, MfsNode *n, const char *text, gsize len);
     /* After a document changed section `changed` of the snapshot: rebuild
-     * the file's bytes if they show it (mfs_fs_section_changed()).  NULL
-     * after another program rewrote the snapshot (mfs-change.c): whatever
-     * else of the model the file shows.  Never fails: a file it cannot
-     * rebuild says why. */
+     * the file's bytes if they show it (mfs_fs_section_changed()); readers
+     * may be reading meanwhile.  After another program rewrote the
+     * snapshot with the same layout (mfs-change.c), once for each device
+     * section and then once with NULL, for whatever else of the model the
+     * file shows; those calls hold the model as the writer, so nothing
+     * else uses any file, and the kernel's cache of every file (pages and
+     * size) is dropped after them.  Never fails: a file it cannot rebuild
+     * says why and fails its reads (a file cannot appear or disappear
+     * without a remount). */
     void (*refresh)(MfsFs *fs, MfsNode *n, const MrSection *changed);
     /* Extended attributes: a value (freed by the caller) or NULL, and the
      * names, each followed by '\0'.  NULL: none. */

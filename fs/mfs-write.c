@@ -92,7 +92,7 @@ mfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
     else if ((to_set & ~FUSE_SET_ATTR_SIZE) != 0 ||
              ((to_set & FUSE_SET_ATTR_SIZE) &&
               (MFS_NODE_IS_DIR(n) || n->ops->write == NULL ||
-               (guint64)attr->st_size != n->ops->size(fs, n))))
+               (guint64)attr->st_size != mfs_file_size(fs, n))))
         r = -EPERM;
     if (r < 0) {
         fuse_reply_err(req, -r);

@@ -66,27 +66,12 @@ check_qemu(const char *binary, GError **err)
     return restore_check_qemu_version(binary, major, minor, err);
 }
 
-/* The mount point as /proc/self/mountinfo writes it (octal escapes). */
 static gboolean
 is_mounted(const char *mnt)
 {
-    g_autofree char *info = NULL;
-    g_auto(GStrv) lines = NULL;
+    g_autofree char *dev = mfs_mounted_device(mnt);
 
-    if (!g_file_get_contents("/proc/self/mountinfo", &info, NULL, NULL))
-        return FALSE;
-    lines = g_strsplit(info, "\n", -1);
-    for (guint i = 0; lines[i]; i++) {
-        g_auto(GStrv) f = g_strsplit(lines[i], " ", 6);
-        g_autofree char *mp = NULL;
-
-        if (g_strv_length(f) < 6 || strstr(f[5], " - fuse.mramfs ") == NULL)
-            continue;
-        mp = g_strcompress(f[4]);
-        if (g_str_equal(mp, mnt))
-            return TRUE;
-    }
-    return FALSE;
+    return dev != NULL;
 }
 
 /* The daemon child: never returns.  It logs to syslog as a detached

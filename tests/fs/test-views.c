@@ -2,8 +2,9 @@
  * and text files read and sought through their ops, device sections a
  * decoder cannot read shown as documents that say why, the PC87312
  * document applied with every file that shows it refreshed, refused
- * documents, and the modes mfs_fill_stat gives (mount.mramfs(8),
- * PERMISSIONS), on snapshots mr-writer makes.
+ * documents, the modes mfs_fill_stat gives (mount.mramfs(8),
+ * PERMISSIONS), and whose counters .mramfs/stats.json gives a RAM block,
+ * on snapshots mr-writer makes.
  */
 #include <errno.h>
 #include <string.h>
@@ -325,6 +326,78 @@ test_modes_follow_the_snapshot_never_wider(void)
     fst_rw_close(&m);
 }
 
+/* ---- .mramfs/stats.json ---------------------------------------------- */
+
+extern const MfsView mfs_view_mramfs, mfs_view_ram;
+
+static guint64
+shadow_size(MfsFs *fs, const MfsNode *n)
+{
+    return 0;
+}
+
+static int
+shadow_read(MfsFs *fs, const MfsNode *n, void *buf, guint64 off, gsize len,
+            gsize *got)
+{
+    *got = 0;
+    return 0;
+}
+
+/* A file whose data is a RAM block but which is not the block's file (as
+ * restore/qemu-args once was); nothing to free. */
+static const MfsFileOps shadow_ops = { .size = shadow_size, .read = shadow_read };
+
+static gboolean
+build_shadow(MfsTreeBuilder *tb, MrFile *f, GError **err)
+{
+    char *name[] = { "of-pc.ram", NULL };
+
+    return mfs_tree_add(tb, name, 0, &shadow_ops, g_ptr_array_index(f->blocks, 0));
+}
+
+static const MfsView shadow_view = { "shadow", TRUE, build_shadow };
+
+static void
+test_a_blocks_counters_are_its_ram_files_whatever_shares_its_data(void)
+{
+    static const char *const blocks[] = { "pc.ram", NULL };
+    static const MfsView *const views[] = { &mfs_view_mramfs, &mfs_view_ram,
+                                            &shadow_view, NULL };
+    g_autofree char *path = fst_write_snapshot("stats.mig", blocks, NULL, NULL);
+    g_autoptr(MrFile) f = MRT_OPEN(path, NULL);
+    g_autoptr(GError) err = NULL;
+    g_autoptr(MfsTree) t = NULL;
+    MfsFs fs = { .opts.max_read = 1 << 20 };
+    json_object *o, *b;
+    MfsNode *ram, *shadow;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    t = mfs_tree_new_with(f, views, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    fs.tree = t;
+    g_rw_lock_init(&fs.model_lock); /* stats.json holds it */
+    ram = mfs_tree_resolve(t, "ram/pc.ram");
+    shadow = mfs_tree_resolve(t, "shadow/of-pc.ram");
+    CU_ASSERT_FATAL(ram && shadow && ram->data == shadow->data);
+    ram->stats.reads = 7;
+    ram->stats.read_bytes = 7 * FST_PS;
+    shadow->stats.reads = 1000;
+    o = fst_read_json(&fs, ".mramfs/stats.json");
+    g_rw_lock_clear(&fs.model_lock);
+    if (o == NULL)
+        return;
+    b = json_object_array_get_idx(json_object_object_get(o, "ram_blocks"), 0);
+    MRT_CHECK_STR(fst_str(b, "name"), "pc.ram");
+    MRT_CHECK_U64(json_object_get_uint64(json_object_object_get(b, "reads")), 7);
+    MRT_CHECK_U64(json_object_get_uint64(json_object_object_get(b, "read_bytes")),
+                  7 * FST_PS);
+    MRT_CHECK_U64(json_object_get_uint64(json_object_object_get(
+                      json_object_object_get(json_object_object_get(o, "views"),
+                                             "shadow"), "reads")), 1000);
+    json_object_put(o);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -336,6 +409,7 @@ main(int argc, char **argv)
         MRT_TEST(test_the_pc87312_document_is_applied_and_both_files_refreshed),
         MRT_TEST(test_a_refused_document_changes_nothing_and_is_einval),
         MRT_TEST(test_modes_follow_the_snapshot_never_wider),
+        MRT_TEST(test_a_blocks_counters_are_its_ram_files_whatever_shares_its_data),
         MRT_END,
     };
     static const MrtSuite suites[] = {

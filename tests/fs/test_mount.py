@@ -547,6 +547,21 @@ def test_bitmap_cut_under_the_mount_fails_reads_with_eio():
         os.unlink(path)
 
 
+def test_root_widens_the_mounts_readahead_to_max_read():
+    # mfs-session.c finds the mount's device in /proc/self/mountinfo.
+    if os.geteuid() != 0:
+        return
+    with mounted(snapshot()) as mnt:
+        st = os.stat(mnt)
+        bdi = "/sys/class/bdi/%d:%d/read_ahead_kb" % (os.major(st.st_dev),
+                                                      os.minor(st.st_dev))
+        with open(bdi) as f:
+            kb = int(f.read())
+        with open(os.path.join(mnt, ".mramfs", "stats.json")) as f:
+            max_read = json.load(f)["options"]["max_read"]
+        assert kb == max_read // 1024, "%s: %d KiB, max_read %d" % (bdi, kb, max_read)
+
+
 def test_foreground_and_single_thread_modes():
     snap = snapshot()
     mnt = tempfile.mkdtemp(prefix="mramfs-mnt-")
