@@ -208,7 +208,7 @@ ds_decode_section(MrFile *f, MrSection *s, GError **err)
     root = (Frame){ .node = dev, .fields = fields, .offset = s->body_offset };
 
     if (s->desc == NULL) {
-        /* No vmdesc: the bytes are all there is (FORMAT.md §8.2). */
+        /* No vmdesc: the bytes are all there is (docs/FORMAT.md §8.2). */
         g_autofree guint8 *body = g_malloc(MAX(s->body_size, 1));
         json_object_put(fields);
         if (!mr_section_read(f, s, s->body_offset, body, s->body_size, err)) {

@@ -1,4 +1,4 @@
-/* Device sections as JSON (FORMAT.md §13): every field with its value, its
+/* Device sections as JSON (docs/FORMAT.md §13): every field with its value, its
  * type and the byte range it occupies in the snapshot, walked with the
  * vmdesc by the same walk that bounds sections in format/. */
 #ifndef DS_DECODE_H

@@ -114,7 +114,7 @@ void gm_missing(GmCtx *c, const MrRamBlock *b, const char *what,
 void gm_board_block(GmCtx *c, GmSpace *space, const char *name, guint64 addr,
                     guint64 size, gboolean rom, const char *source);
 /* A block's bytes must be in the file to be mapped: an x-ignore-shared
- * block without data (FORMAT.md §9.7) gets a missing entry instead. */
+ * block without data (docs/FORMAT.md §9.7) gets a missing entry instead. */
 gboolean gm_block_usable(GmCtx *c, MrRamBlock *b, const char *what);
 
 /* ---- PCI (ds-gm-pci.c) ---- */

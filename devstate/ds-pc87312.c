@@ -1,4 +1,4 @@
-/* PC87312 registers to functions and back (FORMAT.md §14.1). */
+/* PC87312 registers to functions and back (docs/FORMAT.md §14.1). */
 #include <string.h>
 
 #include "ds-decode.h"

@@ -1,4 +1,4 @@
-/* Super I/O function views (FORMAT.md §14): which function is enabled, at
+/* Super I/O function views (docs/FORMAT.md §14): which function is enabled, at
  * which I/O base, on which IRQ, decoded as the chip does. */
 #ifndef DS_SUPERIO_H
 #define DS_SUPERIO_H
@@ -17,7 +17,7 @@ typedef struct {
 /* {"enabled", "iobase": "0x378", "irq"[, "dma"]} */
 json_object *ds_function_json(const DsFunction *fn);
 
-/* ---- PC87312 (FORMAT.md §14.1) ---- */
+/* ---- PC87312 (docs/FORMAT.md §14.1) ---- */
 
 enum { DS_PC_PARALLEL, DS_PC_UART1, DS_PC_UART2, DS_PC_FDC, DS_PC_IDE, DS_PC_N };
 extern const char *const ds_pc87312_function_names[DS_PC_N];
@@ -45,7 +45,7 @@ MrSection *ds_pc87312_section(const MrFile *f);
  * describe QEMU's fields (MR_ERROR_UNSUPPORTED, at the section's offset). */
 gboolean ds_pc87312_load(MrFile *f, MrSection *s, DsPc87312 *out, GError **err);
 json_object *ds_pc87312_json(const DsPc87312 *p);
-/* The registers a written document asks for (FORMAT.md §14.1.3 read
+/* The registers a written document asks for (docs/FORMAT.md §14.1.3 read
  * backwards).  Keys may be left out (they keep their value); unknown keys
  * (at any level, "section" included), values the chip cannot express,
  * FER/FAR/PTR and functions both changed but disagreeing, and anything but
@@ -56,7 +56,7 @@ json_object *ds_pc87312_json(const DsPc87312 *p);
 gboolean ds_pc87312_parse(const DsPc87312 *cur, const char *text, gsize len,
                           DsPc87312Regs *out, GError **err);
 
-/* ---- VIA VT82C686B / VT8231 (FORMAT.md §14.2) ---- */
+/* ---- VIA VT82C686B / VT8231 (docs/FORMAT.md §14.2) ---- */
 
 /* The file's via-isa section (idstr ".../via-isa"), or NULL when it has
  * none or no vmdesc to decode it with. */

@@ -1,4 +1,4 @@
-/* Leaf encodings of FORMAT.md §13.5, bytes to JSON. */
+/* Leaf encodings of docs/FORMAT.md §13.5, bytes to JSON. */
 #include <math.h>
 #include <string.h>
 

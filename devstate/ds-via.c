@@ -1,4 +1,4 @@
-/* The VIA VT82C686B / VT8231 south bridge node (FORMAT.md §14.2).
+/* The VIA VT82C686B / VT8231 south bridge node (docs/FORMAT.md §14.2).
  *
  * QEMU 10 saves the via-isa PCI function (config space: the gate of the
  * Super I/O configuration ports, PCI interrupt routing) and the child

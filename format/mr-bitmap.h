@@ -1,7 +1,7 @@
 /* The present-page bitmap of one RAM block.
  *
  * In the file the bitmap is a raw dump of the saving host's `unsigned long`
- * array (FORMAT.md §9.4), so the bit of page i sits at a host-dependent byte.
+ * array (docs/FORMAT.md §9.4), so the bit of page i sits at a host-dependent byte.
  * In memory we keep one canonical layout: bit i is bit (i % 64) of words[i/64]
  * whatever the file's order, so that queries scan 64 pages per step.
  * Words are read and changed with atomic builtins because the write path
@@ -58,7 +58,7 @@ typedef struct {
     guint64 stray;         /* bits set past nbits, found reading the tail */
     /* The bits past nbits of the last word as the file had them: dropped
      * from the queries, written back as they were (mr_bitmap_file_word():
-     * page writes never change them, FORMAT.md §12). */
+     * page writes never change them, docs/FORMAT.md §12). */
     guint64 tail_stray;
 } MrBitmap;
 

@@ -7,7 +7,7 @@
  * zero-page-detection=none has them, and QEMU restores zeros from them.
  * Counted, not a problem (docs/CRASH-CONSISTENCY.md, "Zero pages").  An
  * absent page whose slot holds non-zero bytes is a stale slot, which QEMU
- * leaves behind after a live save (FORMAT.md §9.9): informational, never
+ * leaves behind after a live save (docs/FORMAT.md §9.9): informational, never
  * read.
  *
  * The bits of a bitmap past its block's last page (R12): zero in QEMU
@@ -63,7 +63,7 @@ gboolean mr_block_stray_bits(const MrFile *f, const MrRamBlock *b,
                              MrStrayBits *out, GError **err);
 
 /* mr-repair.c: the one repair mramfs-check(8) makes: clears the bits of
- * b's bitmap past its last page (FORMAT.md §11 R12, found with
+ * b's bitmap past its last page (docs/FORMAT.md §11 R12, found with
  * mr_block_stray_bits()).  §12 keeps page writes away from those bits (a
  * commit writes the last word back with them as the file had them,
  * mr_bitmap_file_word()); clearing them here is still safe because QEMU

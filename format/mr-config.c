@@ -1,4 +1,4 @@
-/* The CONFIGURATION record (FORMAT.md §5): machine name and subsections. */
+/* The CONFIGURATION record (docs/FORMAT.md §5): machine name and subsections. */
 #include <string.h>
 
 #include "mr-parse.h"

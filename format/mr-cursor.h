@@ -1,6 +1,6 @@
 /* A bounds-checked, buffered reader of the sequential part of the stream.
  *
- * The stream records have no lengths (FORMAT.md §2), so they are read a field
+ * The stream records have no lengths (docs/FORMAT.md §2), so they are read a field
  * at a time; a cursor turns each field into one bounded copy out of a 64 KiB
  * window instead of one pread per byte.  Every read that would pass `limit`
  * (end of the stream) fails with MR_ERROR_TRUNCATED naming the offset and
@@ -39,7 +39,7 @@ gboolean mr_cursor_be32(MrCursor *c, guint32 *out, const char *what,
                         GError **err);
 gboolean mr_cursor_be64(MrCursor *c, guint64 *out, const char *what,
                         GError **err);
-/* A u8-counted string (FORMAT.md §2); out gets a NUL-terminated copy. */
+/* A u8-counted string (docs/FORMAT.md §2); out gets a NUL-terminated copy. */
 gboolean mr_cursor_counted_string(MrCursor *c, char **out, guint8 *len,
                                   const char *what, GError **err);
 /* Moves to an absolute offset; fails past the limit. */

@@ -1,4 +1,4 @@
-/* Bounding device sections without a vmdesc (FORMAT.md §8.2), by their
+/* Bounding device sections without a vmdesc (docs/FORMAT.md §8.2), by their
  * footers: each FULL section ends with 7e + its be32 section id, followed
  * by the next FULL header or, at the very end of the file, the EOF byte.
  * A chain that does not reach the last byte of the file is a truncated

@@ -1,4 +1,4 @@
-/* Walking a device section with its vmdesc description (FORMAT.md §13.4).
+/* Walking a device section with its vmdesc description (docs/FORMAT.md §13.4).
  *
  * The walk is the only way to find where a device section ends, so format/
  * uses it to bound sections; devstate/ uses the same walk with a visitor to

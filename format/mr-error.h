@@ -24,7 +24,7 @@
 typedef enum {
     MR_ERROR_IO,          /* the operating system failed a read or write */
     MR_ERROR_TRUNCATED,   /* the file ends where more bytes were expected */
-    MR_ERROR_INVALID,     /* bytes that break an invariant of FORMAT.md §11 */
+    MR_ERROR_INVALID,     /* bytes that break an invariant of docs/FORMAT.md §11 */
     MR_ERROR_UNSUPPORTED, /* valid for QEMU perhaps, but not something we decode */
     MR_ERROR_RANGE,       /* a request outside a block or a writable range */
     MR_ERROR_READONLY,    /* a write to a file opened read-only */

@@ -1,4 +1,4 @@
-/* mr_file_open(): the top-level record loop of FORMAT.md §11 and the checks
+/* mr_file_open(): the top-level record loop of docs/FORMAT.md §11 and the checks
  * that span records (R1, R13-R15).  Record bodies are parsed in mr-config.c,
  * mr-ram.c and mr-devwalk.c. */
 #include "mr-file.h"
@@ -232,7 +232,7 @@ typedef struct {
     guint devices_walked;
 } LoopState;
 
-/* QEMU writes a footer after every section or after none (FORMAT.md §6).
+/* QEMU writes a footer after every section or after none (docs/FORMAT.md §6).
  * The ram START section, whose body needs no vmdesc to be bounded, tells
  * which; a device section that differs ended where its vmdesc sizes said,
  * not where the stream does (§13.4), even if a record byte follows. */

@@ -1,6 +1,6 @@
 /* The model of one mapped-ram migration file, and the file itself.
  *
- * mr_file_open() reads and validates the whole stream (FORMAT.md §11, R1-R15)
+ * mr_file_open() reads and validates the whole stream (docs/FORMAT.md §11, R1-R15)
  * before it returns, so every offset in the model has been checked against
  * the file.  The structures are read-only to users; they change only
  * through mr-update.h (page and bitmap updates).
@@ -36,7 +36,7 @@ typedef struct {
     guint64 num_pages;
     guint64 desc_offset;   /* the idstr length byte */
     guint64 header_offset; /* the MappedRamHeader */
-    gboolean has_mr_addr;  /* x-ignore-shared adds it (FORMAT.md §9.7) */
+    gboolean has_mr_addr;  /* x-ignore-shared adds it (docs/FORMAT.md §9.7) */
     guint64 mr_addr;
     /* FALSE for an x-ignore-shared block with offsets (0,0): no data here. */
     gboolean stored;
@@ -56,7 +56,7 @@ typedef enum {
     MR_SECTION_FULL = 0x04,
 } MrSectionType;
 
-/* A device (FULL) section, bounded with the vmdesc (FORMAT.md §13.4). */
+/* A device (FULL) section, bounded with the vmdesc (docs/FORMAT.md §13.4). */
 typedef struct {
     guint32 section_id;
     char *idstr;
@@ -67,7 +67,7 @@ typedef struct {
     guint64 body_size;
     gboolean has_footer;
     guint64 end_offset;  /* first byte after the section (and footer) */
-    gboolean before_ram; /* early-setup section (FORMAT.md §4) */
+    gboolean before_ram; /* early-setup section (docs/FORMAT.md §4) */
     json_object *desc;   /* its devices[] entry in the vmdesc (borrowed);
                           * NULL when the file has no vmdesc */
 } MrSection;
@@ -98,7 +98,7 @@ typedef struct {
     gboolean stream_offset_detected; /* found by searching, not given */
     MrLibvirtHeader *libvirt; /* libvirt's header before the stream, or NULL */
 
-    /* Configuration record (FORMAT.md §5). */
+    /* Configuration record (docs/FORMAT.md §5). */
     char *machine;
     GPtrArray *capabilities; /* char* */
     gboolean cap_mapped_ram;
@@ -108,7 +108,7 @@ typedef struct {
     gboolean has_target_page_bits;
     guint32 target_page_bits;
 
-    /* RAM section (FORMAT.md §9). */
+    /* RAM section (docs/FORMAT.md §9). */
     guint32 ram_section_id;
     guint64 ram_offset;   /* the SECTION_START record */
     guint64 ram_total;    /* MEM_SIZE */
@@ -125,7 +125,7 @@ typedef struct {
      * eof_offset) and devices_bounded is FALSE. */
     gboolean devices_bounded;
     guint64 devices_offset;
-    gboolean footers; /* the stream has section footers (FORMAT.md §6) */
+    gboolean footers; /* the stream has section footers (docs/FORMAT.md §6) */
 
     guint64 eof_offset;
     gboolean has_vmdesc;
@@ -168,7 +168,7 @@ gboolean mr_file_lock(MrFile *f, MrLockMode mode, gint64 wait_us,
 gboolean mr_file_stat(const MrFile *f, struct stat *st, GError **err);
 
 /* Someone else may truncate the snapshot while it is open; it never
- * changes size by our hand (FORMAT.md §12).  FALSE with
+ * changes size by our hand (docs/FORMAT.md §12).  FALSE with
  * MR_ERROR_TRUNCATED (one message, at the file's new length) when the file
  * now ends before `end`, or, with end == MR_FILE_AS_OPENED, when it has
  * ever been seen shorter than when it was opened: a writer refuses from
@@ -181,7 +181,7 @@ gboolean mr_file_check_length(MrFile *f, guint64 end, GError **err);
 gboolean mr_block_check_length(MrFile *f, const MrRamBlock *b, guint64 end,
                                GError **err);
 
-/* Where byte off of block b's page area is in the file (FORMAT.md §9.5):
+/* Where byte off of block b's page area is in the file (docs/FORMAT.md §9.5):
  * for offsets shown to the user.  The page's bit says whether it holds
  * the page (mr-read.h reads it). */
 guint64 mr_block_file_offset(const MrRamBlock *b, guint64 off);

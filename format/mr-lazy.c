@@ -64,7 +64,7 @@ mr_lazy_stream_new(MrFile *f, MrRamBlock *lazy, GError **err)
         return g_steal_pointer(&v);
     }
     /* Up to the bitmap as it is; from the bitmap to the end of the page
-     * area a hole (zeros: no page present, FORMAT.md §9.4); the rest of
+     * area a hole (zeros: no page present, docs/FORMAT.md §9.4); the rest of
      * the stream (the next block's descriptor follows at once, §9.6) as
      * it is.  The model has checked that these offsets are in order and
      * inside the file (R10, R11). */

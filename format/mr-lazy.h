@@ -1,7 +1,7 @@
 /* Lazy restore: QEMU maps the machine's main RAM privately from the mount
  * (ram/<block>, absent pages reading as zeros) and loads everything else
  * from restore/lazy.mig, the snapshot in which that block has no present
- * page.  QEMU's mapped-ram loader then skips the block (FORMAT.md §9.10)
+ * page.  QEMU's mapped-ram loader then skips the block (docs/FORMAT.md §9.10)
  * and the guest pages its RAM in on demand, through page faults on the
  * mount.  docs/LAZY-RESTORE.md says which machines and why.
  *
@@ -19,7 +19,7 @@
  * id is the block's name), stored in the file.  NULL when there is none:
  * machines not in the table (the 40p's SIMMs are not a memory backend),
  * files without a configuration record, a block x-ignore-shared left out
- * (FORMAT.md §9.7).  At most one: a machine has one memory backend. */
+ * (docs/FORMAT.md §9.7).  At most one: a machine has one memory backend. */
 MrRamBlock *mr_lazy_block(const MrFile *f);
 
 /* restore/lazy.mig: byte for byte the snapshot, except that the bitmap of

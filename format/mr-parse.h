@@ -6,7 +6,7 @@
 #include "mr-error.h"
 #include "mr-file.h"
 
-/* QEMU's record types (FORMAT.md §4). */
+/* QEMU's record types (docs/FORMAT.md §4). */
 enum {
     MR_REC_EOF = 0x00,
     MR_REC_SECTION_START = 0x01,
@@ -39,7 +39,7 @@ gboolean mr_parse_ram_eos(MrFile *f, MrCursor *c, const char *what,
 /* The block's present-page bitmap, read lazily from f (bits past its last
  * page are counted in a warning of f). */
 MrBitmap *mr_block_open_bitmap(MrFile *f, const MrRamBlock *b, GError **err);
-/* mr-vmdesc.c: finds the vmdesc from the end of the file (FORMAT.md §8.1)
+/* mr-vmdesc.c: finds the vmdesc from the end of the file (docs/FORMAT.md §8.1)
  * and parses it. */
 gboolean mr_vmdesc_load(MrFile *f, GError **err);
 /* mr-devscan.c: device sections of a file without vmdesc, by footers. */
@@ -53,7 +53,7 @@ gboolean mr_libvirt_probe(MrFile *f, const MrOpenOptions *opts, GError **err);
 const char *mr_foreign_describe(const guint8 *head, gsize n);
 /* FALSE with an error naming it when the file is one of those. */
 gboolean mr_refuse_foreign(MrFile *f, GError **err);
-/* mr-file.c: the optional footer after a section body (FORMAT.md §6). */
+/* mr-file.c: the optional footer after a section body (docs/FORMAT.md §6). */
 gboolean mr_parse_footer(MrFile *f, MrCursor *c, guint32 section_id,
                          const char *what, gboolean *has_footer, GError **err);
 

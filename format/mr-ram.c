@@ -1,10 +1,10 @@
-/* The RAM section under mapped-ram (FORMAT.md §9) and its invariants
+/* The RAM section under mapped-ram (docs/FORMAT.md §9) and its invariants
  * R3-R12 of §11. */
 #include <string.h>
 
 #include "mr-parse.h"
 
-/* RAM_SAVE_FLAG_* (FORMAT.md §9.1).  Flags fit in the smallest target page
+/* RAM_SAVE_FLAG_* (docs/FORMAT.md §9.1).  Flags fit in the smallest target page
  * (1 KiB), so 0x3ff masks them before the page size is known. */
 #define RAM_FLAG_MASK 0x3ffu
 #define RAM_FLAG_MEM_SIZE 0x004u
@@ -250,7 +250,7 @@ parse_block(MrFile *f, MrCursor *c, guint64 remaining, MrRamBlock *b,
         return FALSE;
     if (raw.bitmap_offset == 0 && raw.pages_offset == 0 && f->cap_ignore_shared) {
         /* A shared block QEMU skipped: the stream goes on after the header
-         * (FORMAT.md §9.7, QEMU 11.0). */
+         * (docs/FORMAT.md §9.7, QEMU 11.0). */
         b->stored = FALSE;
         return TRUE;
     }
@@ -313,7 +313,7 @@ mr_parse_ram_eos(MrFile *f, MrCursor *c, const char *what, GError **err)
             return TRUE;
         if (word == RAM_FLAG_MULTIFD_FLUSH) {
             /* QEMU >= 9.0 never writes these with mapped-ram and refuses
-             * them on load (FORMAT.md §9.1): readable, but flag it. */
+             * them on load (docs/FORMAT.md §9.1): readable, but flag it. */
             f->multifd_flushes++;
             mr_file_warn(f, at, "%s: MULTIFD_FLUSH record, which QEMU "
                          "refuses in a mapped-ram stream", what);

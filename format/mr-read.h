@@ -1,5 +1,5 @@
 /* What a RAM block holds, as QEMU would restore it: a present page from its
- * fixed offset, an absent page as zeros whatever its slot holds (FORMAT.md
+ * fixed offset, an absent page as zeros whatever its slot holds (docs/FORMAT.md
  * §9.9).
  *
  * The bitmap is read lazily (mr-bitmap.h), so every query here can find

@@ -1,5 +1,5 @@
 /* The one repair of mramfs-check(8): bits past a block's last page
- * (FORMAT.md R12) cleared, the file held alone (mr-report.h). */
+ * (docs/FORMAT.md R12) cleared, the file held alone (mr-report.h). */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>

@@ -64,7 +64,7 @@ add_stray_problem(MrReport *r, guint i)
 
     add_problem(r, MR_PROBLEM_STRAY_BITS, (gint)i, message(r->path, s->offset,
         "ram block \"%s\": %" G_GINT64_MODIFIER "u bitmap bit%s set beyond "
-        "its last page (page %" G_GINT64_MODIFIER "u; FORMAT.md R12): "
+        "its last page (page %" G_GINT64_MODIFIER "u; docs/FORMAT.md R12): "
         "byte%s %s, expected %s", br->block->idstr, s->count,
         s->count > 1 ? "s" : "", br->block->num_pages - 1,
         s->len > 1 ? "s" : "", old, want));
@@ -165,7 +165,7 @@ mr_report_run(const char *path, const MrReportOptions *o)
             "while it is checked"));
     if (!check_blocks(r, o))
         return r;
-    /* Readable, but QEMU refuses to load such a stream (FORMAT.md §9.1),
+    /* Readable, but QEMU refuses to load such a stream (docs/FORMAT.md §9.1),
      * and removing records is no safe repair. */
     if (f->multifd_flushes)
         add_problem(r, MR_PROBLEM_MULTIFD_FLUSH, -1, message(path, f->ram_offset,

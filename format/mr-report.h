@@ -2,7 +2,7 @@
  * makes, as a report that the command prints (text or JSON) and tests read.
  *
  * A run opens the file, validates it (mr_file_open(): every invariant of
- * FORMAT.md §11), walks each RAM block's page area against its bitmap
+ * docs/FORMAT.md §11), walks each RAM block's page area against its bitmap
  * (mr-check.h) and reads the bits past each block's last page (R12).  What
  * it finds is sorted into:
  *   - problems: what QEMU would not write or would refuse to load: a file
@@ -10,7 +10,7 @@
  *     records; only the stray bits can be repaired (mr-repair.c);
  *   - warnings: the model's (mr_file_open()) and the lock of a read-write
  *     mount (the file may change while it is checked);
- *   - counts that are normal: stale slots (FORMAT.md §9.9) and present
+ *   - counts that are normal: stale slots (docs/FORMAT.md §9.9) and present
  *     pages whose slot is a hole (docs/CRASH-CONSISTENCY.md §3);
  *   - an operational error: the check or the repair could not be done (the
  *     file cannot be opened, read or locked), which says nothing of the

@@ -92,7 +92,7 @@ io_error(MrUpdater *u, GError **err, guint64 at, const char *what, int e)
     return FALSE;
 }
 
-/* The file never changes size by our hand (FORMAT.md §12): once it has
+/* The file never changes size by our hand (docs/FORMAT.md §12): once it has
  * been seen shorter than at open, every write and commit fails
  * (mr_file_check_length()).  Checked before each write and each commit; a
  * truncation racing with the pwrite itself is not caught. */

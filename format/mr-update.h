@@ -1,4 +1,4 @@
-/* In-place updates of RAM blocks (FORMAT.md §12): page data at its fixed
+/* In-place updates of RAM blocks (docs/FORMAT.md §12): page data at its fixed
  * offset, then the block's bitmap bit, so that QEMU can still restore the
  * file.  Nothing else of the file is ever written.
  *
@@ -43,7 +43,7 @@ gboolean mr_block_write(MrUpdater *u, MrRamBlock *b, const void *buf,
  * model of docs/CRASH-CONSISTENCY.md §2). */
 #define MR_SECTOR_SIZE 512u
 
-/* Rewrites len bytes of a device section's body in place (FORMAT.md §12
+/* Rewrites len bytes of a device section's body in place (docs/FORMAT.md §12
  * rule 3, §13.6): the range must lie inside the body (MR_ERROR_RANGE).
  * Choosing a fixed-size leaf whose new value QEMU accepts is the
  * caller's job.  All or nothing, also across a power loss: one pwrite,

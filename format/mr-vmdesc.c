@@ -1,4 +1,4 @@
-/* Finding and parsing the vmdesc JSON at the end of the file (FORMAT.md §8).
+/* Finding and parsing the vmdesc JSON at the end of the file (docs/FORMAT.md §8).
  *
  * The vmdesc is untrusted: its size is capped, the parser's nesting depth is
  * capped, and its shape is checked here once so that the device walk can
@@ -15,7 +15,7 @@
 #define MR_VMDESC_DEPTH 64
 #define MR_SEARCH_CHUNK (1024u * 1024)
 
-/* The rule of FORMAT.md §8.1: byte 0x06 at p, be32 at p+1 equal to the bytes
+/* The rule of docs/FORMAT.md §8.1: byte 0x06 at p, be32 at p+1 equal to the bytes
  * left after p+5, '{' at p+5 and the EOF byte 0x00 at p-1.  JSON has no raw
  * 0x00, so searching backwards, the first match is the only one. */
 static gboolean

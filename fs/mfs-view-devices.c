@@ -1,4 +1,4 @@
-/* devices/: one JSON file per device section (FORMAT.md §13),
+/* devices/: one JSON file per device section (docs/FORMAT.md §13),
  * devices/IDSTR-PATH.INSTANCE.json, as devstate/ decodes it.  A section
  * that does not decode is still a file: {"decoded": false, "reason"}. */
 #include <string.h>

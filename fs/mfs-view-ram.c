@@ -1,5 +1,5 @@
 /* ram/: one sparse file per RAM block, read from the pages' fixed offsets
- * in the snapshot and written in place (FORMAT.md §9, §12).
+ * in the snapshot and written in place (docs/FORMAT.md §9, §12).
  *
  * The read path is the mount's hot path: a read is one call through the
  * ops into mr_block_read() (one pread per run of present pages) into the
@@ -41,7 +41,7 @@ block_stored(MfsFs *fs, const MfsNode *n)
 
 /* The part of [off, off + len) inside the block: 0 with *end == off when
  * nothing is left to read.  The snapshot never changes size by our hand
- * (FORMAT.md §12), but someone else may truncate it under the mount: a
+ * (docs/FORMAT.md §12), but someone else may truncate it under the mount: a
  * read of what is gone fails with EIO rather than a short reply, which
  * the kernel would take for the end of the file (and then shrink the
  * file's size in its cache).  Absent pages count too: the block is no
@@ -132,7 +132,7 @@ block_splice(MfsFs *fs, const MfsNode *n, guint64 pos, gsize len,
     return 0;
 }
 
-/* SEEK_DATA/SEEK_HOLE from the bitmap (FORMAT.md §11). */
+/* SEEK_DATA/SEEK_HOLE from the bitmap (docs/FORMAT.md §11). */
 static int
 block_seek(MfsFs *fs, const MfsNode *n, guint64 off, gboolean data,
            guint64 *out)

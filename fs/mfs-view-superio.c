@@ -1,4 +1,4 @@
-/* superio/: the Super I/O chip's functions (FORMAT.md §14), one JSON
+/* superio/: the Super I/O chip's functions (docs/FORMAT.md §14), one JSON
  * document per chip the snapshot has: pc87312.json (writable on a
  * read-write mount), vt82c686b.json or vt8231.json.
  *
@@ -67,7 +67,7 @@ pc87312_image(MrFile *f, const DsPc87312 *cur, const DsPc87312Regs *next,
 }
 
 /* The document's registers go to their bytes in the pc87312 section
- * (FORMAT.md §14.1, §13.6).  A document that does not parse, or asks for
+ * (docs/FORMAT.md §14.1, §13.6).  A document that does not parse, or asks for
  * what the chip cannot express, changes nothing.  The registers change
  * all together or not at all, also across a power loss: the bytes that
  * change (QEMU lays read_id_step, selected_index and FER FAR PTR out as

@@ -1,5 +1,5 @@
 /* The handlers that change the snapshot: write, setattr, fallocate, fsync.
- * What may change is FORMAT.md §12: page data and bitmap bits of blocks
+ * What may change is docs/FORMAT.md §12: page data and bitmap bits of blocks
  * and fixed-size leaves of device sections, never the file's size or
  * anything else, so every size change is refused before anything is
  * written.  The files' own writes are their ops' (mfs-view.h). */

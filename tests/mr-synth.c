@@ -13,7 +13,7 @@
  *    "devices": [DEVICE, ...]}
  *
  * A DEVICE, in stream order after the RAM (tests/support/synth-devices.h
- * has their shapes, FORMAT.md §14):
+ * has their shapes, docs/FORMAT.md §14):
  *   {"kind": "pc87312", "regs": [FER, FAR, PTR], "selected_index": N,
  *    "read_id_step": N, "buffer": false}   (buffer: regs as a 3-byte
  *                                           buffer the view cannot read)

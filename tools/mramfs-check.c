@@ -92,7 +92,7 @@ print_table(const MrReport *r)
     }
 }
 
-/* Stale slots and present pages in holes: both normal (FORMAT.md §9.9;
+/* Stale slots and present pages in holes: both normal (docs/FORMAT.md §9.9;
  * docs/CRASH-CONSISTENCY.md: a present page may be a hole, read as
  * zeros), so listed only with --verbose. */
 static void

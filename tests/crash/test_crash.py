@@ -176,7 +176,7 @@ def case_random_synthetic(env):
 
 def case_stray_bits(env):
     """A base whose pc.rom bitmap has bits set past its last page
-    (FORMAT.md R12): until the mount rewrites that word, every state has a
+    (docs/FORMAT.md R12): until the mount rewrites that word, every state has a
     problem mramfs-check --repair fixes, and the repaired states must keep
     every promised write."""
     path, layout = synthetic_base(env.workdir, "stray")

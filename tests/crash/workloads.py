@@ -2,7 +2,7 @@
 
 Targets come from the base snapshot's own bitmaps (Layout): present pages,
 absent pages whose slot is a hole, and absent pages whose slot holds stale
-bytes (planted before the mount, FORMAT.md §9.9): a bit set before its
+bytes (planted before the mount, docs/FORMAT.md §9.9): a bit set before its
 data is synced shows those bytes in a present page.  `scale` is 1 in CI
 and larger in the full run.
 """
@@ -287,7 +287,7 @@ def superio(layout, scale, seed):
             got = {k: int(back[k], 16) if isinstance(back[k], str) else back[k]
                    for k in want}
             assert got == want, "superio/pc87312.json reads %r after writing %r" % (got, want)
-            # read_id_step, selected_index, FER, FAR, PTR (FORMAT.md §14.1.1)
+            # read_id_step, selected_index, FER, FAR, PTR (docs/FORMAT.md §14.1.1)
             c.raw(regs_off - 2, bytes([want["read_id_step"], want["selected_index"],
                                        want["fer"], want["far"], want["ptr"]]), t0, t1)
             for _ in range(3):

@@ -12,7 +12,7 @@ dst_write(const char *name, const char *machine, const DstDevice *devs,
     static guint8 page[4096];
 
     /* A block with one present page: the devices follow a real RAM
-     * section, as in every QEMU file (FORMAT.md §4). */
+     * section, as in every QEMU file (docs/FORMAT.md §4). */
     guint b = mr_writer_add_block(w, "ram", 0x10000);
     memset(page, 0x5a, sizeof(page));
     mr_writer_set_page(w, b, 1, page);

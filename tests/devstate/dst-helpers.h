@@ -2,7 +2,7 @@
  * mr-writer around hand-written device sections, and checks of the JSON the
  * decoder builds, addressed by '/'-separated paths.
  *
- * Expected values are typed in from FORMAT.md (§13.5 encodings, §14 chip
+ * Expected values are typed in from docs/FORMAT.md (§13.5 encodings, §14 chip
  * tables) or taken from the writer's layout, never computed with the code
  * under test.
  */

@@ -1,5 +1,5 @@
 /* ds_decode_section (ds-decode.h): a device section to JSON on sections
- * made with mr-writer.  Every leaf type of FORMAT.md §13.5 with its value,
+ * made with mr-writer.  Every leaf type of docs/FORMAT.md §13.5 with its value,
  * structs and subsections at every level (§13.3), compressed and
  * uncompressed arrays with the QEMU 10 quirks (§13.2), old-style sections
  * (§13.4), the exact file offset and size of every node, and a file
@@ -705,7 +705,7 @@ out:
 }
 
 /* Without a vmdesc the sections are still bounded by their footers, but
- * nothing says what their bytes mean (FORMAT.md §8.2). */
+ * nothing says what their bytes mean (docs/FORMAT.md §8.2). */
 static void
 test_without_vmdesc_the_raw_bytes_and_a_reason(void)
 {

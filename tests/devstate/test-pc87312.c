@@ -1,4 +1,4 @@
-/* The PC87312 view (ds-superio.h, FORMAT.md §14.1): FER/FAR/PTR decoded to
+/* The PC87312 view (ds-superio.h, docs/FORMAT.md §14.1): FER/FAR/PTR decoded to
  * functions against the whole reset table of §14.1.5 (typed in from the
  * spec, not computed), the PTR and COM3/COM4 rules of §14.1.3, the section
  * read from a snapshot, and ds_pc87312_parse: a written document back to
@@ -25,7 +25,7 @@ typedef struct {
     Fn fn[DS_PC_N]; /* parallel, uart1, uart2, fdc, ide */
 } Row;
 
-/* FORMAT.md §14.1.5, one row per strap value `config & 0x1f`. */
+/* docs/FORMAT.md §14.1.5, one row per strap value `config & 0x1f`. */
 static const Row reset_table[32] = {
     [0] = ROW(0x4f, 0x10, 0x00, { 0x378, 5 }, { 0x3f8, 4 }, { 0x2f8, 3 }, { 0x3f0, 6 }, { 0x1f0, 14 }),
     [1] = ROW(0x4f, 0x11, 0x00, { 0x3bc, 7 }, { 0x3f8, 4 }, { 0x2f8, 3 }, { 0x3f0, 6 }, { 0x1f0, 14 }),
@@ -280,7 +280,7 @@ test_load_reads_the_registers_and_their_offsets(void)
     mr_writer_layout_clear(&l);
 }
 
-/* 40p.mig: strap 12, the node of FORMAT.md §14.1.6. */
+/* 40p.mig: strap 12, the node of docs/FORMAT.md §14.1.6. */
 static void
 test_40p_registers_give_the_suggested_node(void)
 {

@@ -1,4 +1,4 @@
-/* The VIA south bridge view (ds_via_json, FORMAT.md §14.2) on synthetic
+/* The VIA south bridge view (ds_via_json, docs/FORMAT.md §14.2) on synthetic
  * via-isa sections shaped like QEMU 10's: the chip from the device id in
  * config bytes 2-3, the configuration port gate (0x85 bit 1 on the
  * VT82C686B, 0x50 bit 2 on the VT8231), the PCI interrupt routing from

@@ -1,5 +1,5 @@
 /* The present-page bitmap (mr-bitmap.h): queries on edge sizes, the three
- * file orders of FORMAT.md §9.4 checked against bytes built here from the
+ * file orders of docs/FORMAT.md §9.4 checked against bytes built here from the
  * spec's formulas, stray bits, and random bitmaps against a per-bit model. */
 #include <string.h>
 
@@ -383,7 +383,7 @@ test_file_position_matches_the_formula(void)
                 wrong++;
         }
         MRT_CHECK(wrong == 0, "order %s: %" G_GUINT64_FORMAT " positions "
-                  "differ from FORMAT.md §9.4", mr_bitmap_order_name(orders[o]),
+                  "differ from docs/FORMAT.md §9.4", mr_bitmap_order_name(orders[o]),
                   wrong);
     }
 }
@@ -548,7 +548,7 @@ main(int argc, char **argv)
 {
     static const MrtSuite suites[] = {
         { "bitmap queries", bitmap_tests },
-        { "bitmap file orders (FORMAT.md 9.4)", file_order_tests },
+        { "bitmap file orders (docs/FORMAT.md 9.4)", file_order_tests },
         { NULL, NULL },
     };
 

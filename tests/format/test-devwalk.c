@@ -1,4 +1,4 @@
-/* The device walk (mr-devwalk.h, FORMAT.md §13.4): device sections bounded
+/* The device walk (mr-devwalk.h, docs/FORMAT.md §13.4): device sections bounded
  * with their vmdesc description -- structs, compressed arrays, the 10.0
  * array quirks, nullptr runs, subsections at every level, old-style
  * buffers -- the byte range of every field as a visitor sees it, and the

@@ -103,7 +103,7 @@ mrt_path(const char *name)
 /* ---- reference files ------------------------------------------------- */
 
 /* Runs that start and end on both sides of 64-bit word boundaries, a full
- * block and an empty one (FORMAT.md §9.4). */
+ * block and an empty one (docs/FORMAT.md §9.4). */
 static const guint64 pc_ram_pages[] = { 0, 1, 2, 63, 64, 65, 127, 128, 1000,
                                         2047 };
 static const guint64 acpi_pages[] = { 0, 1, 2 };

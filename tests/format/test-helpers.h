@@ -3,7 +3,7 @@
  * damage one field of such a file at an offset taken from its layout.
  *
  * The writer is the oracle of these tests, so expected values come from its
- * layout or from FORMAT.md formulas computed here, never from the reader.
+ * layout or from docs/FORMAT.md formulas computed here, never from the reader.
  */
 #ifndef TEST_HELPERS_H
 #define TEST_HELPERS_H
@@ -127,7 +127,7 @@ guint mrt_count_warnings(const MrFile *f, const char *needle);
 #define MRT_PRESENT(b) mrt_present_at(__FILE__, __LINE__, (b))
 guint64 mrt_present_at(const char *file, int line, const MrRamBlock *b);
 
-/* FORMAT.md §9.4 written out independently of mr-bitmap.c: the byte of a
+/* docs/FORMAT.md §9.4 written out independently of mr-bitmap.c: the byte of a
  * host bitmap that holds page i (its bit is always i % 8). */
 guint64 mrt_spec_bitmap_byte(MrBitmapOrder order, guint64 i);
 
@@ -171,13 +171,13 @@ void mrt_replace_vmdesc(const char *path, const MrWriterLayout *layout,
 struct json_object *mrt_load_vmdesc(const char *path,
                                     const MrWriterLayout *layout);
 
-/* Field offsets inside a MappedRamHeader (FORMAT.md §9.3). */
+/* Field offsets inside a MappedRamHeader (docs/FORMAT.md §9.3). */
 #define MRT_HDR_VERSION 0
 #define MRT_HDR_PAGE_SIZE 4
 #define MRT_HDR_BITMAP_OFFSET 12
 #define MRT_HDR_PAGES_OFFSET 20
 
-/* Offsets inside records (FORMAT.md §6, §9.2) that the layout does not
+/* Offsets inside records (docs/FORMAT.md §6, §9.2) that the layout does not
  * list: the first PART follows the START footer, and the footer of a PART or
  * END (type, id, EOS word) starts 13 bytes after its type byte. */
 #define MRT_PART_OFFSET(l) ((l)->ram_footer_offset + 5)

@@ -1,4 +1,4 @@
-/* Invariants R1 and R2 of FORMAT.md §11: the file header, the configuration
+/* Invariants R1 and R2 of docs/FORMAT.md §11: the file header, the configuration
  * record and the mapped-ram capability.
  *
  * Each test starts from a valid writer-made file, damages one field at the

@@ -1,4 +1,4 @@
-/* Invariants R3-R12 of FORMAT.md §11: the RAM section -- MEM_SIZE, block
+/* Invariants R3-R12 of docs/FORMAT.md §11: the RAM section -- MEM_SIZE, block
  * names, MappedRamHeader, bitmap and page area placement, stray bits (R12,
  * the only one that is a warning).
  *
@@ -77,7 +77,7 @@ test_r3_mem_size_total_above_the_blocks_is_invalid(void)
 }
 
 /* QEMU's loader reads descriptors only until the sum reaches MEM_SIZE
- * (FORMAT.md §9.2), so a 0-page block after that point cannot be told from
+ * (docs/FORMAT.md §9.2), so a 0-page block after that point cannot be told from
  * the EOS word's place; the writer can make one, the reader refuses it. */
 static void
 test_r3_zero_page_block_after_the_total_is_reached_is_invalid(void)

@@ -1,4 +1,4 @@
-/* Invariants R13-R15 of FORMAT.md §11: section ids and footers, EOF, the
+/* Invariants R13-R15 of docs/FORMAT.md §11: section ids and footers, EOF, the
  * vmdesc's devices against the device sections (the walk must end on the
  * footer, §13.4), and nothing after the vmdesc.
  *

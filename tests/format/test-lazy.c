@@ -33,7 +33,7 @@ read_vfile(const MrVfile *v)
 }
 
 /* A pc file as QEMU writes it, with a stale slot in pc.bios (bytes in the
- * slot of an absent page, FORMAT.md §9.9) that the lazy stream must keep
+ * slot of an absent page, docs/FORMAT.md §9.9) that the lazy stream must keep
  * as they are. */
 static char *
 write_pc(const char *name, guint64 stream_offset, const char *const *caps,

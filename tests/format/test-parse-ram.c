@@ -1,5 +1,5 @@
 /* mr_file_open on writer-made files with the RAM block layouts QEMU (or a
- * host QEMU runs on) can produce (FORMAT.md §9, §15): page sizes,
+ * host QEMU runs on) can produce (docs/FORMAT.md §9, §15): page sizes,
  * x-ignore-shared, the bitmap of big-endian and 32-bit hosts, 0-page blocks,
  * block names, page areas aligned to a page only.  The model must equal the
  * writer's layout. */
@@ -8,7 +8,7 @@
 #include "mr-read.h"
 #include "test-helpers.h"
 
-/* Variable-page targets (FORMAT.md §5, §15): 1 KiB and 64 KiB pages. */
+/* Variable-page targets (docs/FORMAT.md §5, §15): 1 KiB and 64 KiB pages. */
 static void
 check_page_size(guint64 ps, guint32 bits)
 {

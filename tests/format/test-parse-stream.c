@@ -1,5 +1,5 @@
 /* mr_file_open on writer-made files, one test per stream option QEMU can
- * produce (FORMAT.md §3-§8, §15): footers, vmdesc, configuration, commands,
+ * produce (docs/FORMAT.md §3-§8, §15): footers, vmdesc, configuration, commands,
  * PART sections, stream offset, early-setup sections.  The model must equal
  * the writer's layout, and the warnings must be those the option calls for
  * and no others. */
@@ -33,7 +33,7 @@ test_default_file_model_matches_the_writer_layout(void)
     MRT_CHECK_U64(f->commands->len, 1);
     if (f->commands->len == 1) {
         const MrCommand *c = &g_array_index(f->commands, MrCommand, 0);
-        MRT_CHECK_U64(c->cmd, 11); /* SWITCHOVER_START, FORMAT.md §7 */
+        MRT_CHECK_U64(c->cmd, 11); /* SWITCHOVER_START, docs/FORMAT.md §7 */
         MRT_CHECK_U64(c->len, 0);
         MRT_CHECK_U64(c->offset, l.command_offset);
     }

@@ -1,5 +1,5 @@
 /* Block reads (mr-read.h): present pages from the page area, absent pages as
- * zeros whatever their slot holds (FORMAT.md §9.9, §11), range checks, and
+ * zeros whatever their slot holds (docs/FORMAT.md §9.9, §11), range checks, and
  * the page runs the reads are built on. */
 #include <string.h>
 

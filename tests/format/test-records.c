@@ -1,4 +1,4 @@
-/* The record loop of FORMAT.md §4 and §11 steps 3-7 on damaged files:
+/* The record loop of docs/FORMAT.md §4 and §11 steps 3-7 on damaged files:
  * unknown record types, commands, a misplaced configuration, sections that
  * cannot be in a mapped-ram stream, a missing ram section or END.
  *

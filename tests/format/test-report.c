@@ -88,7 +88,7 @@ test_a_clean_file_has_no_problem_and_counts_its_pages(void)
     mr_writer_layout_clear(&l);
 }
 
-/* Normal, so counted and never a problem (FORMAT.md §9.9;
+/* Normal, so counted and never a problem (docs/FORMAT.md §9.9;
  * docs/CRASH-CONSISTENCY.md §3). */
 static void
 test_stale_slots_and_present_pages_in_holes_are_counted_not_problems(void)

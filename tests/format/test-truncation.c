@@ -1,4 +1,4 @@
-/* Files cut at every record boundary (FORMAT.md §15): mr_file_open never
+/* Files cut at every record boundary (docs/FORMAT.md §15): mr_file_open never
  * crashes and fails cleanly, or the cut leaves a file that is valid.
  */
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* In-place updates (mr-update.h, FORMAT.md §12) without a mount: a commit
+/* In-place updates (mr-update.h, docs/FORMAT.md §12) without a mount: a commit
  * keeps the bits past a block's last page as the file had them, a device
  * section write is one write inside one sector or none, a truncated file
  * takes no more writes (the one length check, mr_file_check_length()),
@@ -41,7 +41,7 @@ ten_pages(const char *name, MrWriterLayout *l, char **path)
     return MRT_OPEN(*path, &opts);
 }
 
-/* FORMAT.md §12 never changes the bits past num_pages: a page write that
+/* docs/FORMAT.md §12 never changes the bits past num_pages: a page write that
  * makes page 9 present writes the last word back with them as they were
  * (only --repair clears them). */
 static void

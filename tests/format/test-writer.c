@@ -1,4 +1,4 @@
-/* The test writer (mr-writer.h) against FORMAT.md, without the reader: it is
+/* The test writer (mr-writer.h) against docs/FORMAT.md, without the reader: it is
  * the oracle of the other format tests, so its bytes are checked here
  * against the worked example of §10, the block tables of real QEMU files and
  * the formulas of §9.4-§9.7. */
@@ -9,7 +9,7 @@
 #include "mr-bitmap.h"
 #include "test-helpers.h"
 
-/* First 0x90 bytes of 40p.mig, FORMAT.md §10. */
+/* First 0x90 bytes of 40p.mig, docs/FORMAT.md §10. */
 static const guint8 p40_head[0x90] = {
     0x51, 0x45, 0x56, 0x4d, 0x00, 0x00, 0x00, 0x03, 0x07, 0x00, 0x00, 0x00, 0x03, 0x34, 0x30, 0x70,
     0x05, 0x1a, 0x63, 0x6f, 0x6e, 0x66, 0x69, 0x67, 0x75, 0x72, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x2f,
@@ -66,7 +66,7 @@ check_real_layout(const MrWriterLayout *l, const RealBlock *rb, gsize n)
                   wb->end_offset == rb[i].pages + rb[i].used_length,
                   "block %s: header 0x%" G_GINT64_MODIFIER "x bitmap 0x%"
                   G_GINT64_MODIFIER "x (%" G_GUINT64_FORMAT " B) pages 0x%"
-                  G_GINT64_MODIFIER "x as in FORMAT.md §10", rb[i].idstr,
+                  G_GINT64_MODIFIER "x as in docs/FORMAT.md §10", rb[i].idstr,
                   wb->header_offset, wb->bitmap_offset, wb->bitmap_size,
                   wb->pages_offset);
     }
@@ -148,7 +148,7 @@ check_bitmap_bytes(MrBitmapOrder order, unsigned long_bits)
               long_bits, wb->bitmap_size, reserved);
     mrt_read(path, wb->bitmap_offset, got, reserved);
     MRT_CHECK(memcmp(got, want, reserved) == 0, "%s/%u: bitmap bytes follow "
-              "FORMAT.md §9.4", mr_bitmap_order_name(order), long_bits);
+              "docs/FORMAT.md §9.4", mr_bitmap_order_name(order), long_bits);
     for (gsize i = 0; i < G_N_ELEMENTS(pages); i++) {
         mrt_fill_page(0, pages[i], page, sizeof(page));
         mrt_read(path, wb->pages_offset + pages[i] * 4096, got_page, 4096);
@@ -338,7 +338,7 @@ int
 main(int argc, char **argv)
 {
     static const MrtSuite suites[] = {
-        { "writer against FORMAT.md", writer_tests },
+        { "writer against docs/FORMAT.md", writer_tests },
         { NULL, NULL },
     };
 

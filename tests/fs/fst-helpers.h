@@ -12,7 +12,7 @@
 
 #define FST_PS 4096
 
-/* The pc87312 VMSD as QEMU 10 describes it (FORMAT.md §14.1.1), with
+/* The pc87312 VMSD as QEMU 10 describes it (docs/FORMAT.md §14.1.1), with
  * read_id_step 2, selected_index 1 and FER FAR PTR 0f 10 00 (strap 12),
  * and a serial section: instance 0 each, in that order. */
 extern const TsDevice fst_pc_devices[];

@@ -199,7 +199,7 @@ test_the_pc87312_document_is_applied_and_both_files_refreshed(void)
         return;
     }
     /* uart2 to COM3 (FAR bits 5:4 = 2, address set 0: 0x3e8), IDE on
-     * (FER bit 6), selected_index 3 (FORMAT.md §14.1.3). */
+     * (FER bit 6), selected_index 3 (docs/FORMAT.md §14.1.3). */
     MRT_CHECK(apply(&m, "{\"functions\": {\"uart2\": {\"iobase\": \"0x3e8\", "
                         "\"irq\": 4}, \"ide\": {\"enabled\": true}}, "
                         "\"registers\": {\"selected_index\": 3}}") == 0,

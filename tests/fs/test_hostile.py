@@ -45,7 +45,7 @@ PS = 4096
 TMP = None
 CHECK = None  # mramfs-check
 
-# MappedRamHeader fields (FORMAT.md §9.3), from the header's offset.
+# MappedRamHeader fields (docs/FORMAT.md §9.3), from the header's offset.
 HDR_VERSION, HDR_PAGE_SIZE, HDR_BITMAP, HDR_PAGES = 0, 4, 12, 20
 
 BASE = {"blocks": [
@@ -148,7 +148,7 @@ def sparse_sections(snap, sizes, vmdesc):
 
 
 def full_section(section_id, idstr, body, instance=0, version=1):
-    """A FULL device section record with its footer (FORMAT.md §6)."""
+    """A FULL device section record with its footer (docs/FORMAT.md §6)."""
     return (b"\x04" + struct.pack(">I", section_id) + bytes([len(idstr)]) + idstr +
             struct.pack(">II", instance, version) + body +
             b"\x7e" + struct.pack(">I", section_id))
@@ -904,7 +904,7 @@ def test_9_full_file_system_gives_enospc_and_a_clean_snapshot():
 # ---------------------------------------------------------------------------
 # 10. Bytes of the snapshot never reach a terminal raw: escaped as \xNN in
 # every message, log line and text output, and JSON stays valid UTF-8
-# (FORMAT.md §8: names from the vmdesc are escaped when it is loaded)
+# (docs/FORMAT.md §8: names from the vmdesc are escaped when it is loaded)
 
 # Retitles an xterm and turns its text red if printed as is.
 HOSTILE = "\x1b]0;PWNED\x07\x1b[31m"

@@ -5,7 +5,7 @@ refused and refreshed, the VIA documents read, a device the view cannot
 read shown read-only while the rest is served.  Each write is checked in
 the snapshot's own bytes after it; each refusal leaves them identical.
 
-Register values and what they mean are typed in from FORMAT.md §14.1
+Register values and what they mean are typed in from docs/FORMAT.md §14.1
 (PC87312) and §14.2 (VIA), never computed with the code under test.
 """
 import errno
@@ -20,7 +20,7 @@ from mountlib import mounted, sha256, synth  # noqa: E402
 
 TMP = None
 RAM = {"name": "simm.0", "size": 1 << 20, "present": [[0, 4]]}
-# FER 4f FAR 39 PTR 08 (FORMAT.md §14.1.3): parallel on at 0x3bc irq 7
+# FER 4f FAR 39 PTR 08 (docs/FORMAT.md §14.1.3): parallel on at 0x3bc irq 7
 # (FAR[1:0] = 1), UART1 COM3 (FAR[3:2] = 2, address set 0: 0x3e8 irq 4),
 # UART2 COM4 (FAR[5:4] = 3: 0x2e8 irq 3), FDC at 0x3f0, IDE at 0x1f0.
 PC87312 = {"kind": "pc87312", "regs": [0x4f, 0x39, 0x08], "selected_index": 1,

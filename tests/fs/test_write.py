@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Read-write mount tests on synthetic snapshots (mr-synth): writes through
-a real FUSE mount land in the snapshot by the rules of FORMAT.md §12, and
+a real FUSE mount land in the snapshot by the rules of docs/FORMAT.md §12, and
 nothing else of the file changes.
 
 Every test that writes unmounts and then checks the file itself: mramfs-info
@@ -108,7 +108,7 @@ def file_bitmap(raw, blk):
     bits = int.from_bytes(raw[blk["bitmap_offset"]:blk["bitmap_offset"] + blk["bitmap_size"]],
                           "little")
     assert bits >> blk["num_pages"] == 0, \
-        "%s: bitmap bits past num_pages are set (FORMAT.md §12)" % blk["name"]
+        "%s: bitmap bits past num_pages are set (docs/FORMAT.md §12)" % blk["name"]
     return {i for i in range(blk["num_pages"]) if bits >> i & 1}
 
 

@@ -3,7 +3,7 @@
  * Input: byte 0 picks the host order (% 3) and whether to set and clear
  * bits afterwards (bit 2); bytes 1-2 (LE) pick the number of pages, from 0
  * to a little more than the bytes hold (so that both stray bits and bytes
- * missing at the end, FORMAT.md §9.4, occur); the rest are the bitmap
+ * missing at the end, docs/FORMAT.md §9.4, occur); the rest are the bitmap
  * bytes as the file holds them (at most 2 KiB, which keeps the quadratic
  * walks fast).  The reference places bit i with the formulas of §9.4,
  * written out again here rather than taken from mr-bitmap.c.
@@ -15,7 +15,7 @@
 
 #define MAX_BYTES 2048
 
-/* FORMAT.md §9.4: the byte of page i in the file. */
+/* docs/FORMAT.md §9.4: the byte of page i in the file. */
 static guint64
 ref_byte(MrBitmapOrder order, guint64 i)
 {

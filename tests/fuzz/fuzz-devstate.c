@@ -37,7 +37,7 @@
 
 #define MAX_DEVICES 64
 
-/* The PC87312 of 40p.mig (FORMAT.md §10): FER 0f, FAR 10, PTR 00. */
+/* The PC87312 of 40p.mig (docs/FORMAT.md §10): FER 0f, FAR 10, PTR 00. */
 static const DsPc87312Regs regs_40p = { 0x0f, 0x10, 0x00, 0, 0 };
 
 static void

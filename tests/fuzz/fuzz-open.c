@@ -4,7 +4,7 @@
  * mr-file.h promises that once a file is open every offset in the model
  * has been checked against the file, so that users pread without further
  * checks; this target checks that promise (the layout invariants of
- * FORMAT.md §11 that the model records), then reads a few ranges of every
+ * docs/FORMAT.md §11 that the model records), then reads a few ranges of every
  * block and compares them with the input bytes (a present page is the
  * file's bytes, an absent one zeros, §9.9), walks the page runs and the
  * bitmap, and prints the summary JSON.  A file that opens is opened a

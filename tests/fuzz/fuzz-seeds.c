@@ -1,5 +1,5 @@
 /* fuzz-seeds OUTDIR: writes the writer-made seeds of corpus/open, the
- * layouts QEMU 10 cannot produce or that need options (FORMAT.md §15,
+ * layouts QEMU 10 cannot produce or that need options (docs/FORMAT.md §15,
  * "synthetic vectors"): no vmdesc, no footers, a stream offset,
  * x-ignore-shared with a skipped block, big-endian and 32-bit-host
  * bitmaps, other page sizes, early-setup sections, MULTIFD_FLUSH words,
@@ -33,7 +33,7 @@ page(MrWriter *w, guint block, guint64 i, gboolean present)
         mr_writer_set_stale(w, block, i, data);
 }
 
-/* A device of each shape the walk knows (FORMAT.md §13): leaves, a
+/* A device of each shape the walk knows (docs/FORMAT.md §13): leaves, a
  * subsection, a compressed array, a struct array (the last element without
  * index, §13.2), and an old-style buffer. */
 static void

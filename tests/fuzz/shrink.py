@@ -3,7 +3,7 @@
 
     shrink.py [--pages N] [--align page|1M] [--info MRAMFS-INFO] IN OUT
 
-A QEMU file is mostly page areas (FORMAT.md §9.5): 90-290 MB of holes for
+A QEMU file is mostly page areas (docs/FORMAT.md §9.5): 90-290 MB of holes for
 the machines of examples/make-snapshot.py.  The stream around them is what a
 fuzzer needs, so this rewrites the ram START body (§9.2) with every stored
 block cut to a window of at most N pages (default 2):
@@ -34,7 +34,7 @@ import struct
 import subprocess
 import sys
 
-HEADER = 28  # MappedRamHeader (FORMAT.md §9.3)
+HEADER = 28  # MappedRamHeader (docs/FORMAT.md §9.3)
 
 
 def find_info():
@@ -48,7 +48,7 @@ def find_info():
 
 
 def bit_byte(order, i):
-    """FORMAT.md §9.4: the byte of page i within the bitmap."""
+    """docs/FORMAT.md §9.4: the byte of page i within the bitmap."""
     if order == "be64":
         return 8 * (i // 64) + 7 - (i % 64) // 8
     if order == "be32":

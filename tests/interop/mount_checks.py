@@ -622,7 +622,7 @@ def check_copies(checks, case, m, ref, copies):
         data_bytes = sum(z - a for a, z in data)
         present = rb.present_pages * rb.page_size
         if detect:
-            # QEMU writes only non-zero pages (FORMAT.md 9.9): a page is
+            # QEMU writes only non-zero pages (docs/FORMAT.md 9.9): a page is
             # present iff non-zero, so the copy allocates exactly them.
             checks.ok(data_bytes == present and nz == present_runs(rb),
                       "%s: cp copy of %s: allocated data %d == present pages"
@@ -770,7 +770,7 @@ def check_mounts(checks, case, snap, ref, tools, vm, mm, main_blocks, spans,
 
 
 def check_stale_slot(checks, snap, ref, tools, main_block, workdir):
-    """Garbage in the slot of an absent page is not content (FORMAT.md
+    """Garbage in the slot of an absent page is not content (docs/FORMAT.md
     9.9, 9.10): the mount reads zeros there, and so does QEMU after
     loading the same file."""
     t0 = time.monotonic()

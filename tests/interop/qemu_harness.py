@@ -7,7 +7,7 @@ Python 3 standard library only. What it offers:
 * QEMU: one QEMU process as a context manager. It is killed on exit, also on
   exceptions; it also dies with the test process (PR_SET_PDEATHSIG), so a test
   runner that SIGKILLs us on timeout leaves no QEMU behind.
-* save_snapshot() / restore(): the QMP procedure of FORMAT.md section 15.
+* save_snapshot() / restore(): the QMP procedure of docs/FORMAT.md section 15.
 * QEMU.dump_headers(): the ELF and program headers of dump-guest-memory
   (paging off), read from a FIFO so that the dump itself costs nothing;
   QEMU.pmemsave_chunks(): pmemsave streamed through a FIFO (no disk).
@@ -15,7 +15,7 @@ Python 3 standard library only. What it offers:
 * parse_info_ramblock(), parse_mtree_flat(), MemoryMap: what `info ramblock`
   and `info mtree -f` print, and guest-physical address -> (block, offset).
 * read_ram_layout(): a small reference reader for the RAM section of a
-  mapped-ram file (FORMAT.md sections 3, 5, 6, 9), so tests can check the file
+  mapped-ram file (docs/FORMAT.md sections 3, 5, 6, 9), so tests can check the file
   without the C tools and cross-check them.
 
 Nothing here knows about the mramfs tools; test_interop.py does.
@@ -1163,7 +1163,7 @@ class RefBlock:
     def read(self, path, offset, length):
         """Block bytes [offset, offset+length): page data where the bit is
         set, zeros elsewhere (a clear bit's slot may hold stale bytes,
-        FORMAT.md 9.9)."""
+        docs/FORMAT.md 9.9)."""
         if offset < 0 or offset + length > self.used_length:
             raise HarnessError("block %s: 0x%x+0x%x is outside 0x%x bytes" % (
                 self.name, offset, length, self.used_length))
@@ -1205,7 +1205,7 @@ def find_stream_offset(path, limit=64 << 20):
 
 
 def read_ram_layout(path, offset=0):
-    """Decode the configuration record and the RAM START section (FORMAT.md
+    """Decode the configuration record and the RAM START section (docs/FORMAT.md
     sections 3, 5, 6, 9.2-9.4). Stops after the last block descriptor."""
     with open(path, "rb") as f:
         def rd(n):

@@ -18,7 +18,7 @@ right before the save. Then:
             (and dma) of isa-parallel / isa-serial / isa-fdc in `info qtree`,
             enabled exactly when `info mtree` maps the function's ports, and
             for the PC87312 no isa-ide while IDE is disabled and the reset
-            registers of the board's strap (FORMAT.md §14.1.5). QEMU 10 does
+            registers of the board's strap (docs/FORMAT.md §14.1.5). QEMU 10 does
             not migrate the VIA Super I/O registers (§14.2.5): there the
             node's "assumed" block is what is compared, and the gate bit and
             the PCI interrupt routing are checked against the via-isa config
@@ -100,10 +100,10 @@ CASES = [
 ]
 CASES_BY_NAME = {c.name: c for c in CASES}
 
-# FORMAT.md §14.1.5: the 40p sets strap 12.
+# docs/FORMAT.md §14.1.5: the 40p sets strap 12.
 PC87312_RESET = {12: (0x0f, 0x10, 0x00)}
 
-# FORMAT.md §14.2.1 / §14.2.2 / §14.2.5, typed in.
+# docs/FORMAT.md §14.2.1 / §14.2.2 / §14.2.5, typed in.
 VIA = {
     "VT82C686B": {"device_id": 0x0686, "revision": 0x40, "gate": (0x85, 1),
                   "serials": 2},
@@ -433,7 +433,7 @@ def check_pc87312(env, case, files, snap, qtree, regions):
         fer, far, ptr = PC87312_RESET[strap]
         c.equal((regs["fer"], regs["far"], regs["ptr"]),
                 ("0x%02x" % fer, "0x%02x" % far, "0x%02x" % ptr),
-                "registers == reset row of strap %d (FORMAT.md §14.1.5)" % strap)
+                "registers == reset row of strap %d (docs/FORMAT.md §14.1.5)" % strap)
     else:
         c.fail("strap %s is in the test's table" % strap)
     serials = {d["props"].get("index"): d for d in qtree_isa(qtree, "serial")}
@@ -506,14 +506,14 @@ def check_via(env, case, files, snap, qtree, regions):
              int(node["pci_config"]["device_id"], 16),
              int(node["pci_config"]["revision"], 16)),
             (0x1106, spec["device_id"], spec["revision"]),
-            "vendor, device id and revision (FORMAT.md §14.2.1)")
+            "vendor, device id and revision (docs/FORMAT.md §14.2.1)")
     c.equal((cfg[0] | cfg[1] << 8, cfg[2] | cfg[3] << 8, cfg[8]),
             (0x1106, spec["device_id"], spec["revision"]),
             "... and the config bytes say the same")
     reg, bit = spec["gate"]
     saved = VIA_SAVED[case.name]
     c.equal(cfg[reg], saved["gate_value"], "config 0x%02x == 0x%02x as "
-            "FORMAT.md §14.2.5 saw it" % (reg, saved["gate_value"]))
+            "docs/FORMAT.md §14.2.5 saw it" % (reg, saved["gate_value"]))
     c.equal(node["config_ports_enabled"], bool(cfg[reg] >> bit & 1),
             "config_ports_enabled == bit %d of config 0x%02x (0x%02x)" % (
                 bit, reg, cfg[reg]))
@@ -525,7 +525,7 @@ def check_via(env, case, files, snap, qtree, regions):
                                                       "INTD")]
     c.equal(got, pirq, "pci_interrupt_routing == config 0x55-0x57 (%s)" %
             cfg[0x55:0x58].hex())
-    c.equal(got, saved["pirq"], "pci_interrupt_routing == FORMAT.md §14.2.5")
+    c.equal(got, saved["pirq"], "pci_interrupt_routing == docs/FORMAT.md §14.2.5")
     # QEMU 10 does not save the Super I/O registers: only "assumed".
     c.ok(node.get("superio_registers") is None and
          node.get("superio_registers_note"),
@@ -652,7 +652,7 @@ def check_pc87312_round_trip(env, case, snap, workdir, node_text):
     edited["functions"]["ide"]["enabled"] = True
     # The index latch changes along (it says nothing about the functions).
     edited["registers"]["selected_index"] = 1
-    # FORMAT.md §14.1.2/§14.1.3 read backwards: FER + IDE enable (0x40);
+    # docs/FORMAT.md §14.1.2/§14.1.3 read backwards: FER + IDE enable (0x40);
     # FAR parallel select 1 (0x3bc/7), UART1 COM1 (0), UART2 COM3 (2 << 4),
     # address set 0 (COM3 = 0x3e8); PTR unchanged.
     want = [0x4f, 0x21, 0x00]

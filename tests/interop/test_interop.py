@@ -44,7 +44,7 @@ import mount_checks  # noqa: E402
 KiB = 1 << 10
 MiB = 1 << 20
 GiB = 1 << 30
-PAGE = 4096  # target page size of every machine here (FORMAT.md 9.3)
+PAGE = 4096  # target page size of every machine here (docs/FORMAT.md 9.3)
 
 # Guests with at most this much main RAM get a whole-block comparison
 # (pmemsave vs mr-read-block over every mapped byte).
@@ -229,14 +229,14 @@ CASES = [
     # The ppc/mips boards are run with their default devices (no
     # -nodefaults) so that the files hold device RAM blocks with '/' and
     # ':' in their names (vga.vram, NIC option ROMs), like the files of
-    # FORMAT.md section 10. With -nodefaults, fuloong2e and pegasos2 do not
+    # docs/FORMAT.md section 10. With -nodefaults, fuloong2e and pegasos2 do not
     # even start ("no default audio driver available": their on-board AC97
     # needs an audiodev; -audio none would fix that).
     Case("ppc-40p", "PReP 40p, 64 MiB (two SIMM blocks), OpenBIOS, stopped",
          PPC, ["-M", "40p", "-m", "64"], nodefaults=False),
     Case("mips-fuloong2e", "Fuloong 2E, 256 MiB, no PMON firmware, stopped",
          MIPS, ["-M", "fuloong2e"], nodefaults=False),
-    # pegasos2 defaults to 512 MiB on 10.0.2; 256 MiB as in FORMAT.md's
+    # pegasos2 defaults to 512 MiB on 10.0.2; 256 MiB as in docs/FORMAT.md's
     # pegasos2.mig keeps it a "small" machine (whole-block comparison).
     Case("ppc-pegasos2", "Pegasos II, 256 MiB, VOF firmware, stopped",
          PPC, ["-M", "pegasos2", "-m", "256"], nodefaults=False),
@@ -425,7 +425,7 @@ def check_counters(checks, case, snap, ref):
     and skipped; a stopped guest visits every page exactly once, so
     normal + duplicate == total pages and normal == bits set. A running
     guest can write a page in several rounds, and a page that became zero
-    keeps a stale slot with a cleared bit (FORMAT.md 9.9): bits <= normal.
+    keeps a stale slot with a cleared bit (docs/FORMAT.md 9.9): bits <= normal.
     """
     st = snap.ram_stats
     present = sum(b.present_pages for b in ref.blocks)
@@ -489,7 +489,7 @@ def check_pages(checks, case, snap, vm, mm, ref, tools, blocks, whole):
     e: every page that is non-zero in restored memory has its bit set in
        the file. The loader only writes pages whose bit is set and an
        incoming VM starts from zeroed RAM (ROM images are not copied into
-       RAM while the runstate is "inmigrate", FORMAT.md 9.10). The converse
+       RAM while the runstate is "inmigrate", docs/FORMAT.md 9.10). The converse
        is not required: a present page may be all zeros (zero-page-detection
        none writes every page).
     """

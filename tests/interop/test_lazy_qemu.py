@@ -253,7 +253,7 @@ def save(case, workdir, rng, checks):
     offset = 0
     if case.libvirt:
         # As libvirt saves: its header, then QEMU's stream at its end
-        # (QEMU keeps the bytes before the offset, FORMAT.md §3).
+        # (QEMU keeps the bytes before the offset, docs/FORMAT.md §3).
         hdr = tlq.libvirt_header(tlq.domain_xml(case.name), "sparse")
         with open(path, "wb") as f:
             f.write(hdr)

@@ -12,7 +12,7 @@ every main RAM block must now hold. Then:
             reader equal the model, whole;
   only §12  compared with the original, the file changed only inside page
             areas and bitmaps (layout from mramfs-info --json), and only
-            bits of written pages went 0 -> 1 (FORMAT.md §12, mr-update.h);
+            bits of written pages went 0 -> 1 (docs/FORMAT.md §12, mr-update.h);
   QEMU      QEMU loads the file; guest memory (pmemsave) equals the model
             for every written page and every mapped byte of main RAM;
   QEMU again the restored (paused) VM saves a second mapped-ram file, whose
@@ -20,7 +20,7 @@ every main RAM block must now hold. Then:
 
 The pages: a present page written whole and partly, an absent page written
 partly (the rest must read as zeros), an absent page whose slot held 0xA5
-garbage before the mount (FORMAT.md §9.9: the garbage must not come back),
+garbage before the mount (docs/FORMAT.md §9.9: the garbage must not come back),
 a write from a present into an absent page, the last page of each main
 block, 1 MiB at an odd offset, and zeros over present and absent pages
 (whole zero pages stay sparse, mr-update.h). Writes that would make a file
@@ -416,7 +416,7 @@ def check_blocks_vs_model(checks, what, path, blocks, model, tools):
 
 def check_only_pages_and_bitmaps(checks, original, path, doc, model,
                                  blocks):
-    """FORMAT.md §12: outside page areas and bitmaps every byte is the
+    """docs/FORMAT.md §12: outside page areas and bitmaps every byte is the
     original's; inside the bitmaps, only bits of written pages went
     0 -> 1."""
     size = os.path.getsize(original)

@@ -1,4 +1,4 @@
-/* A writer of mapped-ram files laid out as QEMU 10 writes them (FORMAT.md
+/* A writer of mapped-ram files laid out as QEMU 10 writes them (docs/FORMAT.md
  * §3-§9), for the cases QEMU cannot produce: chosen pages, huge sparse
  * blocks, big-endian-host bitmaps, early-setup sections, stale slots.  The
  * layout it returns lets a test damage one field at a known offset.
@@ -74,7 +74,7 @@ void mr_writer_block_set_skipped(MrWriter *w, guint block);
 void mr_writer_set_page(MrWriter *w, guint block, guint64 page,
                         const guint8 *data);
 /* Bytes in the page's slot with its bit clear: what QEMU leaves behind when
- * a page turned zero during a live save (FORMAT.md §9.9). */
+ * a page turned zero during a live save (docs/FORMAT.md §9.9). */
 void mr_writer_set_stale(MrWriter *w, guint block, guint64 page,
                          const guint8 *data);
 

@@ -1,7 +1,7 @@
 /* Device sections shaped as QEMU 10 saves them, for synthetic snapshots
  * (tests/mr-synth, the CUnit tests of fs/): each a vmdesc description and
  * a body, so that devices/ and superio/ are tested without QEMU.  Values
- * are typed in from FORMAT.md (§14.1 PC87312, §14.2 VIA), never computed
+ * are typed in from docs/FORMAT.md (§14.1 PC87312, §14.2 VIA), never computed
  * with the code under test. */
 #ifndef TS_SYNTH_DEVICES_H
 #define TS_SYNTH_DEVICES_H
@@ -19,7 +19,7 @@ typedef struct {
     gsize len;
 } TsDevice;
 
-/* The pc87312 VMSD (FORMAT.md §14.1.1): read_id_step, selected_index,
+/* The pc87312 VMSD (docs/FORMAT.md §14.1.1): read_id_step, selected_index,
  * regs[3] (FER FAR PTR), five consecutive bytes. */
 extern const char ts_pc87312_desc[];
 #define TS_PC87312_BODY 5
