@@ -1,6 +1,7 @@
 #include "cli-common.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "mr-error.h"
@@ -97,4 +98,58 @@ cli_open_options(const char *offset, const char *order, MrOpenOptions *opts,
         return FALSE;
     }
     return TRUE;
+}
+
+static const char *const command_names[CLI_NCOMMANDS] = {
+    [CLI_INFO] = "mramfs-info",
+    [CLI_MOUNT] = "mount.mramfs",
+    [CLI_CHECK] = "mramfs-check",
+    [CLI_RESTORE] = "mramfs-restore",
+};
+
+void
+cli_add_open_entries(GOptionContext *ctx, CliOpenArgs *a)
+{
+    const GOptionEntry entries[] = {
+        { "offset", 'o', 0, G_OPTION_ARG_STRING, &a->offset,
+          "The stream starts at byte N (file:PATH,offset=N)", "N" },
+        { "bitmap-order", 0, 0, G_OPTION_ARG_STRING, &a->order,
+          "Bitmap layout of the saving host: le (default), be64, be32",
+          "ORDER" },
+        { "version", 'V', 0, G_OPTION_ARG_NONE, &a->version,
+          "Print the version and exit", NULL },
+        G_OPTION_ENTRY_NULL
+    };
+
+    g_option_context_add_main_entries(ctx, entries, NULL);
+}
+
+int
+cli_parse_one_file(GOptionContext *ctx, CliCommand cmd, int *argc,
+                   char ***argv, CliOpenArgs *a, MrOpenOptions *opts)
+{
+    const char *prog = command_names[cmd];
+    g_autoptr(GError) err = NULL;
+
+    if (!g_option_context_parse(ctx, argc, argv, &err) ||
+        !cli_open_options(a->offset, a->order, opts, &err)) {
+        fprintf(stderr, "%s: %s\n", prog, err->message);
+        return cli_exit_status(cmd, CLI_USAGE);
+    }
+    if (a->version) {
+        printf("%s %s\n", prog, MRAMFS_VERSION);
+        return cli_exit_status(cmd, CLI_OK);
+    }
+    if (*argc != 2) {
+        fprintf(stderr, "%s: expected one FILE (try --help)\n", prog);
+        return cli_exit_status(cmd, CLI_USAGE);
+    }
+    return -1;
+}
+
+void
+cli_open_args_clear(CliOpenArgs *a)
+{
+    g_clear_pointer(&a->offset, g_free);
+    g_clear_pointer(&a->order, g_free);
 }

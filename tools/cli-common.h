@@ -58,4 +58,22 @@ gboolean cli_parse_u64(const char *s, guint64 *out);
 gboolean cli_open_options(const char *offset, const char *order,
                           MrOpenOptions *opts, GError **err);
 
+/* The options of a command that opens one snapshot FILE: --offset,
+ * --bitmap-order and --version, parsed by cli_parse_one_file(). */
+typedef struct {
+    char *offset;
+    char *order;
+    gboolean version;
+} CliOpenArgs;
+
+/* Adds CliOpenArgs' options to ctx, after the command's own. */
+void cli_add_open_entries(GOptionContext *ctx, CliOpenArgs *a);
+/* Parses the command line of `cmd`: -1 to go on, with opts filled and
+ * (*argv)[1] the FILE; else the exit status to return at once, a usage
+ * error having been said on stderr or --version printed. */
+int cli_parse_one_file(GOptionContext *ctx, CliCommand cmd, int *argc,
+                       char ***argv, CliOpenArgs *a, MrOpenOptions *opts);
+void cli_open_args_clear(CliOpenArgs *a);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CliOpenArgs, cli_open_args_clear)
+
 #endif

@@ -194,19 +194,13 @@ main(int argc, char **argv)
 {
     Options o = { 0 };
     Progress p = { 0 };
-    gboolean version = FALSE;
-    g_autofree char *offset = NULL, *order = NULL;
+    g_auto(CliOpenArgs) args = { 0 };
     GOptionEntry entries[] = {
         { "json", 'j', 0, G_OPTION_ARG_NONE, &o.json,
           "Print one JSON object instead of text", NULL },
         { "repair", 'r', 0, G_OPTION_ARG_NONE, &o.report.repair,
           "Clear bitmap bits past a block's last page (nothing else is "
           "ever changed)", NULL },
-        { "offset", 'o', 0, G_OPTION_ARG_STRING, &offset,
-          "The stream starts at byte N (file:PATH,offset=N)", "N" },
-        { "bitmap-order", 0, 0, G_OPTION_ARG_STRING, &order,
-          "Bitmap layout of the saving host: le (default), be64, be32",
-          "ORDER" },
         { "quiet", 'q', 0, G_OPTION_ARG_NONE, &o.quiet,
           "Print only problems and repairs", NULL },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose,
@@ -214,8 +208,6 @@ main(int argc, char **argv)
           "page ranges", NULL },
         { "progress", 'P', 0, G_OPTION_ARG_NONE, &o.progress,
           "Show progress on stderr even if it is not a terminal", NULL },
-        { "version", 'V', 0, G_OPTION_ARG_NONE, &version,
-          "Print the version and exit", NULL },
         G_OPTION_ENTRY_NULL
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new("FILE");
@@ -230,19 +222,10 @@ main(int argc, char **argv)
         "no problems, 1 problems repaired, 4 problems left unrepaired (an "
         "invalid file included), 8 operational error, 16 usage error.\n");
     g_option_context_add_main_entries(ctx, entries, NULL);
-    if (!g_option_context_parse(ctx, &argc, &argv, &err) ||
-        !cli_open_options(offset, order, &o.report.open, &err)) {
-        fprintf(stderr, "mramfs-check: %s\n", err->message);
-        return cli_exit_status(CLI_CHECK, CLI_USAGE);
-    }
-    if (version) {
-        printf("mramfs-check %s\n", MRAMFS_VERSION);
-        return cli_exit_status(CLI_CHECK, CLI_OK);
-    }
-    if (argc != 2) {
-        fprintf(stderr, "mramfs-check: expected one FILE (try --help)\n");
-        return cli_exit_status(CLI_CHECK, CLI_USAGE);
-    }
+    cli_add_open_entries(ctx, &args);
+    status = cli_parse_one_file(ctx, CLI_CHECK, &argc, &argv, &args, &o.report.open);
+    if (status >= 0)
+        return status;
     p.tty = isatty(STDERR_FILENO);
     p.forced = o.progress;
     p.on = o.progress || (p.tty && !o.quiet);

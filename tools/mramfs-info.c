@@ -291,24 +291,18 @@ print_map(MrFile *f, gboolean json)
 int
 main(int argc, char **argv)
 {
-    gboolean json = FALSE, version = FALSE, devices = FALSE, map = FALSE;
-    g_autofree char *offset = NULL, *order = NULL, *device = NULL;
+    gboolean json = FALSE, devices = FALSE, map = FALSE;
+    g_autofree char *device = NULL;
+    g_auto(CliOpenArgs) args = { 0 };
     GOptionEntry entries[] = {
         { "json", 'j', 0, G_OPTION_ARG_NONE, &json,
           "Print one JSON object instead of tables", NULL },
-        { "offset", 'o', 0, G_OPTION_ARG_STRING, &offset,
-          "The stream starts at byte N (file:PATH,offset=N)", "N" },
-        { "bitmap-order", 0, 0, G_OPTION_ARG_STRING, &order,
-          "Bitmap layout of the saving host: le (default), be64, be32",
-          "ORDER" },
         { "devices", 'D', 0, G_OPTION_ARG_NONE, &devices,
           "Print every device section decoded, as JSON", NULL },
         { "device", 'd', 0, G_OPTION_ARG_STRING, &device,
           "Print one device section decoded (IDSTR or IDSTR.INSTANCE)", "NAME" },
         { "map", 'm', 0, G_OPTION_ARG_NONE, &map,
           "Print the guest-physical memory map (with --json: as JSON)", NULL },
-        { "version", 'V', 0, G_OPTION_ARG_NONE, &version,
-          "Print the version and exit", NULL },
         G_OPTION_ENTRY_NULL
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new("FILE");
@@ -320,19 +314,10 @@ main(int argc, char **argv)
     g_option_context_set_summary(ctx, "Show what a QEMU mapped-ram migration "
                                  "file holds: machine, RAM blocks, devices.");
     g_option_context_add_main_entries(ctx, entries, NULL);
-    if (!g_option_context_parse(ctx, &argc, &argv, &err) ||
-        !cli_open_options(offset, order, &opts, &err)) {
-        fprintf(stderr, "mramfs-info: %s\n", err->message);
-        return cli_exit_status(CLI_INFO, CLI_USAGE);
-    }
-    if (version) {
-        printf("mramfs-info %s\n", MRAMFS_VERSION);
-        return cli_exit_status(CLI_INFO, CLI_OK);
-    }
-    if (argc != 2) {
-        fprintf(stderr, "mramfs-info: expected one FILE (try --help)\n");
-        return cli_exit_status(CLI_INFO, CLI_USAGE);
-    }
+    cli_add_open_entries(ctx, &args);
+    status = cli_parse_one_file(ctx, CLI_INFO, &argc, &argv, &args, &opts);
+    if (status >= 0)
+        return status;
     f = mr_file_open(argv[1], &opts, &err);
     if (f == NULL) {
         fprintf(stderr, "mramfs-info: %s\n", err->message);
