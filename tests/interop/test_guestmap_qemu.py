@@ -50,7 +50,6 @@ leaves the file as it was.
     test_guestmap_qemu.py --list
 """
 
-import argparse
 import contextlib
 import dataclasses
 import json
@@ -397,34 +396,19 @@ def run_case(case, args, checks, workdir):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--info", help="path to mramfs-info")
-    ap.add_argument("--physmem", help="path to tests/gm-physmem")
-    ap.add_argument("--mount", help="path to mount.mramfs: check guest/ too")
-    ap.add_argument("--case", action="append")
-    ap.add_argument("--list", action="store_true")
-    ap.add_argument("--keep", metavar="DIR")
-    args = ap.parse_args(argv)
-    if args.list:
-        for c in CASES:
-            print(c.name)
+    # With --mount, guest/ is checked too.
+    ap, args, cases = ti.case_arguments(
+        __doc__, CASES, argv,
+        [("--physmem", "path to tests/gm-physmem")])
+    if cases is None:
         return 0
-    if not (args.info and args.physmem and args.case):
-        ap.error("--info, --physmem and --case are required")
-    by_name = {c.name: c for c in CASES}
-    names = [c.name for c in CASES] if "all" in args.case else args.case
-    unknown = [n for n in names if n not in by_name]
-    if unknown:
-        ap.error("unknown case(s): %s" % ", ".join(unknown))
+    if not (args.info and args.physmem):
+        ap.error("--info and --physmem are required")
     if args.mount:
-        # Mounting needs root and /dev/fuse: skipped (77) without them.
-        skipped = mountlib.skip_without_mounts()
-        if skipped is not None:
-            return skipped
         mountlib.Tools.mount = args.mount
     qh.install_signal_cleanup()
     checks = ti.Checks()
-    return ti.run_cases([by_name[n] for n in names], checks, args.keep,
+    return ti.run_cases(cases, checks, args.keep,
                         "mramfs-guestmap-",
                         lambda case, wd: run_case(case, args, checks, wd))
 

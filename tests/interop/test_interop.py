@@ -710,15 +710,18 @@ def run_case(case, tools, checks, workdir):
     checks.note("case %s took %.1f s" % (case.name, time.monotonic() - t0))
 
 
-def case_arguments(doc, cases, argv):
+def case_arguments(doc, cases, argv, tools=()):
     """The command line of every interop script: --info, --read, --mount,
-    --check, --case (repeatable, 'all'), --list, --keep.  Returns (parser, args,
-    cases to run); cases is None after --list."""
+    --check, the script's own TOOLS ((option, help) pairs), --case
+    (repeatable, 'all'), --list, --keep.  Returns (parser, args, cases to
+    run); cases is None after --list."""
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--info", help="path to mramfs-info")
     ap.add_argument("--read", help="path to mr-read-block")
     ap.add_argument("--mount", help="path to mount.mramfs")
     ap.add_argument("--check", help="path to mramfs-check")
+    for option, what in tools:
+        ap.add_argument(option, help=what)
     ap.add_argument("--case", action="append",
                     help="case to run (repeatable; 'all' for every case)")
     ap.add_argument("--list", action="store_true", help="print case names")

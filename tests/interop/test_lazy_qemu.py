@@ -44,7 +44,6 @@ Needs root and /dev/fuse. Prints one line per check and ends with
 "N passed, N failed"; exits 1 if anything failed.
 """
 
-import argparse
 import contextlib
 import dataclasses
 import hashlib
@@ -555,30 +554,15 @@ def run_tool(case, checks, workdir, tool):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--mount", help="path to mount.mramfs")
-    ap.add_argument("--restore", help="path to mramfs-restore")
-    ap.add_argument("--info", help="ignored (the interop suite passes it)")
-    ap.add_argument("--read", help="ignored (the interop suite passes it)")
-    ap.add_argument("--case", action="append")
-    ap.add_argument("--list", action="store_true")
-    ap.add_argument("--keep", metavar="DIR")
-    args = ap.parse_args(argv)
-    if args.list:
-        for c in ALL_CASES:
-            print(c.name)
+    # Every case mounts: case_arguments skips (77) without root and
+    # /dev/fuse.
+    ap, args, cases = ti.case_arguments(
+        __doc__, ALL_CASES, argv,
+        [("--restore", "path to mramfs-restore")])
+    if cases is None:
         return 0
-    if not args.case or not args.mount or not args.restore:
-        ap.error("--mount, --restore and --case are required")
-    by_name = {c.name: c for c in ALL_CASES}
-    names = [c.name for c in ALL_CASES] if "all" in args.case else args.case
-    unknown = [n for n in names if n not in by_name]
-    if unknown:
-        ap.error("unknown case(s): %s (see --list)" % ", ".join(unknown))
-    # Every case mounts: root and /dev/fuse, or skipped (77).
-    skipped = mountlib.skip_without_mounts()
-    if skipped is not None:
-        return skipped
+    if not args.mount or not args.restore:
+        ap.error("--mount and --restore are required")
     qh.install_signal_cleanup()
     mountlib.Tools.mount = args.mount
     checks = ti.Checks()
@@ -588,8 +572,7 @@ def main(argv=None):
             run_tool(case, checks, workdir, args.restore)
         else:
             run_lazy(case, checks, workdir)
-    return ti.run_cases([by_name[n] for n in names], checks, args.keep,
-                        "mramfs-lazy-", run)
+    return ti.run_cases(cases, checks, args.keep, "mramfs-lazy-", run)
 
 
 if __name__ == "__main__":

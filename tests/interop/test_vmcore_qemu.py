@@ -36,7 +36,6 @@ says why.
 Prints one line per check and ends with "N passed, N failed".
 """
 
-import argparse
 import dataclasses
 import errno
 import json
@@ -551,36 +550,22 @@ class Tools:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--info", help="path to mramfs-info")
-    ap.add_argument("--vmcore-write", help="path to tests/vmcore-write")
-    ap.add_argument("--mount", help="path to mount.mramfs: check the mount")
-    ap.add_argument("--case", action="append", help="case ('all' for every)")
-    ap.add_argument("--list", action="store_true")
-    ap.add_argument("--keep", metavar="DIR")
-    args = ap.parse_args(argv)
-    if args.list:
-        for case in CASES:
-            print(case.name)
+    # With --mount, the mount's guest/vmcore is checked too.
+    ap, args, cases = ti.case_arguments(
+        __doc__, CASES, argv,
+        [("--vmcore-write", "path to tests/vmcore-write")])
+    if cases is None:
         return 0
-    if not args.case or not args.info or not args.vmcore_write:
-        ap.error("--case, --info and --vmcore-write are required")
-    by_name = {case.name: case for case in CASES}
-    names = list(by_name) if "all" in args.case else args.case
-    if any(n not in by_name for n in names):
-        ap.error("unknown case (see --list)")
+    if not args.info or not args.vmcore_write:
+        ap.error("--info and --vmcore-write are required")
     tools = Tools()
     tools.info = os.path.abspath(args.info)
     tools.vmcore_write = os.path.abspath(args.vmcore_write)
     if args.mount:
-        # Mounting needs root and /dev/fuse: skipped (77) without them.
-        skipped = mountlib.skip_without_mounts()
-        if skipped is not None:
-            return skipped
         tools.mount = mountlib.Tools.mount = os.path.abspath(args.mount)
     qh.install_signal_cleanup()
     checks = ti.Checks()
-    return ti.run_cases([by_name[n] for n in names], checks, args.keep,
+    return ti.run_cases(cases, checks, args.keep,
                         "mramfs-vmcore-",
                         lambda case, wd: run_case(case, checks, tools, wd))
 
