@@ -142,6 +142,66 @@ static const MfsFileOps pc87312_ops = {
     .free = mfs_text_free,
 };
 
+/* A pc87312 section the view could not read when it was mounted: read-only
+ * for the life of the mount, but what it says follows the file. */
+static const MfsFileOps pc87312_undecoded_ops = {
+    .flags = MFS_FILE_UNCACHED,
+    .size = mfs_text_size,
+    .read = mfs_text_read,
+    .refresh = pc87312_refresh,
+    .free = mfs_text_free,
+};
+
+/* ---- VIA ---------------------------------------------------------- */
+
+/* The document of the via-isa section s as the file holds it now, or why
+ * it cannot be shown; *name is the file name the chip asks for. */
+static GBytes *
+via_bytes(MrFile *f, MrSection *s, const char **name)
+{
+    g_autoptr(GError) err = NULL;
+    json_object *o;
+
+    *name = NULL;
+    o = ds_via_json(f, s, name, &err);
+    if (o == NULL)
+        return undecoded_bytes("via-isa", s, err);
+    return mfs_json_bytes(o);
+}
+
+/* The document gathers the chip's section and its children (serial,
+ * parallel, FDC), so it is made again after another program rewrote the
+ * snapshot (changed NULL), not per section. */
+static void
+via_refresh(MfsFs *fs, MfsNode *n, const MrSection *changed)
+{
+    MrSection *s = mfs_text_source(n);
+    const char *name;
+    GBytes *bytes;
+
+    if (changed != NULL)
+        return;
+    bytes = via_bytes(fs->tree->file, s, &name);
+    if (name && !g_str_equal(name, n->name)) {
+        /* A file cannot be renamed under its readers: this one says so. */
+        g_autoptr(GError) why = g_error_new(
+            MR_ERROR, MR_ERROR_UNSUPPORTED, "the snapshot was rewritten while "
+            "mounted and now holds the chip of %s: mount it again to see it",
+            name);
+        g_bytes_unref(bytes);
+        bytes = undecoded_bytes("via-isa", s, why);
+    }
+    mfs_text_set(n, bytes);
+}
+
+static const MfsFileOps via_ops = {
+    .flags = MFS_FILE_UNCACHED,
+    .size = mfs_text_size,
+    .read = mfs_text_read,
+    .refresh = via_refresh,
+    .free = mfs_text_free,
+};
+
 /* ---- the view ------------------------------------------------------ */
 
 static gboolean
@@ -159,22 +219,17 @@ build_superio(MfsTreeBuilder *tb, MrFile *f, GError **err)
 {
     /* Without a vmdesc nothing of a section can be decoded: no file. */
     MrSection *pc = ds_pc87312_section(f), *via = ds_via_section(f);
-    g_autoptr(GError) local = NULL;
     const char *via_name = NULL;
-    json_object *o;
 
     if (pc) {
         gboolean decoded;
         GBytes *bytes = pc87312_bytes(f, pc, &decoded);
-        add(tb, PC87312_NODE, decoded ? &pc87312_ops : &mfs_text_ops, bytes, pc);
+        add(tb, PC87312_NODE, decoded ? &pc87312_ops : &pc87312_undecoded_ops,
+            bytes, pc);
     }
     if (via) {
-        o = ds_via_json(f, via, &via_name, &local);
-        if (o)
-            add(tb, via_name, &mfs_text_ops, mfs_json_bytes(o), via);
-        else
-            add(tb, via_name ? via_name : VIA_UNKNOWN_NODE, &mfs_text_ops,
-                undecoded_bytes("via-isa", via, local), via);
+        GBytes *bytes = via_bytes(f, via, &via_name);
+        add(tb, via_name ? via_name : VIA_UNKNOWN_NODE, &via_ops, bytes, via);
     }
     return TRUE;
 }

@@ -137,6 +137,43 @@ def test_same_layout_rewritten_in_place_shows_the_new_bytes():
             assert a.read() == b.read(), "%s: the mount changed the new file" % tag
 
 
+def via_spec(chip="vt82c686b", divider=12, gate=0x02):
+    """A fuloong2e with a VIA south bridge whose document gathers the chip's
+    section and the serial port's."""
+    return {"machine": "fuloong2e", "blocks": SPEC["blocks"], "devices": [
+        {"kind": "serial", "divider": divider},
+        {"kind": "via-isa", "chip": chip, "config": {"0x85": gate}}]}
+
+
+def test_superio_documents_follow_a_same_layout_rewrite():
+    path = make("via.mig", via_spec())
+    new = make("via-new.mig", via_spec(divider=6, gate=0x00))
+    other_chip = make("via-chip.mig", via_spec(chip="vt8231"))
+    with mounted(path, ["-o", "ro"]) as mnt:
+        doc_path = os.path.join(mnt, "superio", "vt82c686b.json")
+        doc = json.loads(read_all(doc_path))
+        assert doc["functions_in_stream"]["serial0"]["baud"] == 115200 // 12
+        assert doc["config_ports_enabled"] is True
+        rewrite_in_place(path, new)
+        wait_log(mnt, "same layout, its files show the new bytes")
+        doc = json.loads(read_all(doc_path))
+        assert doc["functions_in_stream"]["serial0"]["baud"] == 115200 // 6, \
+            "superio/ still shows the serial port of the old file"
+        assert doc["config_ports_enabled"] is False, doc["config_ports_gate"]
+        dev = json.loads(read_all(os.path.join(mnt, "devices", "serial.0.json")))
+        assert dev["fields"]["state"]["fields"]["divider"]["value"] == 6
+        # Another chip at the same offsets: the file cannot change its
+        # name under its readers, it says why instead.
+        done = "same layout, its files show the new bytes"
+        rewrite_in_place(path, other_chip)
+        wait_until(lambda: log_of(mnt).count(done) == 2, timeout=10,
+                   what="the second rewrite validated")
+        doc = json.loads(read_all(doc_path))
+        assert doc["decoded"] is False, doc
+        assert "vt8231.json" in doc["reason"] and "mount it again" in doc["reason"], doc
+        assert os.listdir(os.path.join(mnt, "superio")) == ["vt82c686b.json"]
+
+
 def test_other_layout_fails_with_eio_says_why_and_recovers():
     path = make("other.mig", SPEC)
     other = make("other-new.mig", SPEC_OTHER)
