@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/mount.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 G_DEFINE_QUARK(mramfs-session-error-quark, mfs_session_error)
@@ -78,16 +80,16 @@ mfs_mounted_device(const char *mnt)
  * daemon as 128 KiB requests.  Root may widen this mount's window to
  * max_read: 1 MiB requests, ~1.4x the throughput of a first read
  * (bench/run, row 1).  Best effort: for other users the default stays,
- * said only under -d.  mnt_abs is resolved before mounting: a lookup of
- * the mount point now would wait for INIT, which nobody answers yet. */
+ * said only under -d.  dev is the mount's device, as mountinfo says: a
+ * lookup of the mount point now would wait for INIT, which nobody answers
+ * yet. */
 static void
-widen_readahead(const char *mnt_abs, unsigned max_read, gboolean debug)
+widen_readahead(const char *dev, unsigned max_read, gboolean debug)
 {
-    g_autofree char *dev = NULL, *path = NULL, *kb = NULL;
+    g_autofree char *path = NULL, *kb = NULL;
     int fd;
 
-    /* The mount just made. */
-    if (mnt_abs == NULL || (dev = mfs_mounted_device(mnt_abs)) == NULL)
+    if (dev[0] == '\0')
         return;
     path = g_strdup_printf("/sys/class/bdi/%s/read_ahead_kb", dev);
     kb = g_strdup_printf("%u\n", max_read / 1024);
@@ -123,6 +125,39 @@ build_args(MrFile *file, const MfsSessionOptions *o)
     return args;
 }
 
+/* A connection aborted through /sys/fs/fuse/connections/N/abort ends the
+ * loop as an unmount does (ENODEV), but leaves the mount, dead: every
+ * access fails with ENOTCONN, and fuse_session_unmount() will not touch
+ * it (its descriptor reads as closed).  Told from an unmount by the mount
+ * still being there, and dead (ENOTCONN): after an unmount the device
+ * number can already be a new mount's on the same path (the kernel reuses
+ * the lowest free one), which answers.  Then an error, and the dead mount
+ * is taken away, which loses nothing. */
+static gboolean
+aborted_mount_removed(const char *mnt, const char *dev, GError **err)
+{
+    g_autofree char *now = dev[0] ? mfs_mounted_device(mnt) : NULL;
+    struct statfs st;
+
+    /* statfs, not stat: the kernel answers stat of the root from its cache
+     * of attributes, but always asks the server for statfs. */
+    if (now == NULL || !g_str_equal(now, dev) ||
+        statfs(mnt, &st) == 0 || errno != ENOTCONN)
+        return TRUE;
+    if (umount2(mnt, MNT_DETACH) == 0)
+        g_set_error(err, MFS_SESSION_ERROR, MFS_SESSION_ERROR_SERVE,
+                    "%s: the FUSE connection was aborted (through "
+                    "/sys/fs/fuse/connections): the mount stopped serving "
+                    "and was unmounted", mnt);
+    else
+        g_set_error(err, MFS_SESSION_ERROR, MFS_SESSION_ERROR_SERVE,
+                    "%s: the FUSE connection was aborted (through "
+                    "/sys/fs/fuse/connections): the mount stopped serving "
+                    "and is left dead (cannot unmount it: %s); unmount it "
+                    "with fusermount3 -u -z", mnt, g_strerror(errno));
+    return FALSE;
+}
+
 gboolean
 mfs_session_run(MrFile *file, const MfsSessionOptions *o, GError **err)
 {
@@ -131,6 +166,8 @@ mfs_session_run(MrFile *file, const MfsSessionOptions *o, GError **err)
     struct fuse_session *se;
     MfsFs fs = { .opts = o->fs };
     g_autofree char *mnt_abs = realpath(o->mountpoint, NULL);
+    char dev[32] = ""; /* MAJ:MIN of the mount, once made */
+    g_autoptr(GError) aborted = NULL;
     gboolean ok = FALSE;
     int r;
 
@@ -175,7 +212,12 @@ mfs_session_run(MrFile *file, const MfsSessionOptions *o, GError **err)
                     "%s: cannot mount (see above)", o->mountpoint);
         goto out_signals;
     }
-    widen_readahead(mnt_abs, fs.opts.max_read, o->debug);
+    if (mnt_abs) {
+        g_autofree char *d = mfs_mounted_device(mnt_abs);
+        if (d)
+            g_strlcpy(dev, d, sizeof(dev));
+    }
+    widen_readahead(dev, fs.opts.max_read, o->debug);
     /* Not needed again (libfuse keeps its own copy), and the parent ends
      * in fuse_daemonize() without reaching the cleanup. */
     g_clear_pointer(&mnt_abs, g_free);
@@ -195,12 +237,17 @@ mfs_session_run(MrFile *file, const MfsSessionOptions *o, GError **err)
     mfs_change_start(&fs);
     /* 0 after an unmount, the signal's number after SIGTERM and the like,
      * -errno (or -1) when the loop itself failed: then the command fails
-     * too.  A connection aborted through fusectl reads as ENODEV, which
-     * libfuse cannot tell from an unmount: 0, and the mount is left. */
+     * too. */
     r = mfs_serve_loop(se, o->single_thread);
     mfs_change_stop(&fs);
     ok = r >= 0;
-    if (!ok) {
+    if (r == 0 && !aborted_mount_removed(fs.mountpoint, dev, &aborted)) {
+        ok = FALSE;
+        /* A detached daemon's caller is gone: only syslog hears it. */
+        if (!o->foreground)
+            mfs_log(LOG_ERR, "%s", aborted->message);
+        g_propagate_error(err, g_steal_pointer(&aborted));
+    } else if (!ok) {
         /* libfuse says -1 when it has logged why (a thread it could not
          * start), else -errno. */
         g_autofree char *msg = g_strdup_printf("%s: serving the mount failed: "

@@ -605,6 +605,72 @@ def test_foreground_mount_fails_when_its_session_loop_fails():
         os.rmdir(mnt)
 
 
+@contextlib.contextmanager
+def fuse_connections():
+    """/sys/fs/fuse/connections, mounted for the test if it was not."""
+    where = "/sys/fs/fuse/connections"
+    mounted_here = False
+    if not is_mounted(where):
+        r = subprocess.run(["mount", "-t", "fusectl", "fusectl", where],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            yield None, r.stderr.strip()
+            return
+        mounted_here = True
+    try:
+        yield where, None
+    finally:
+        if mounted_here:
+            subprocess.run(["umount", where], check=False)
+
+
+def abort_connection(conns, mnt):
+    with open(os.path.join(conns, str(os.minor(os.stat(mnt).st_dev)),
+                           "abort"), "w") as f:
+        f.write("1")
+
+
+def test_an_aborted_connection_is_an_error_and_leaves_no_dead_mount():
+    """An admin aborts a connection through fusectl (a hung daemon, say):
+    libfuse ends its loop as after an unmount, but the mount stays, every
+    access failing with ENOTCONN.  mount.mramfs -f says so and exits 3, and
+    neither it nor a daemon in the background leaves the dead mount."""
+    snap = snapshot()
+    mnt = tempfile.mkdtemp(prefix="mramfs-mnt-")
+    p = None
+    with fuse_connections() as (conns, why):
+        if conns is None:
+            print("    skipped: cannot mount fusectl: %s" % why)
+            os.rmdir(mnt)
+            return
+        try:
+            p = subprocess.Popen([Tools.mount, snap, mnt, "-f"],
+                                 stderr=subprocess.PIPE, text=True)
+            wait_until(lambda: is_mounted(mnt), what="foreground mount")
+            with open(os.path.join(mnt, "ram/full"), "rb") as f:
+                assert f.read(4096) == expected_block(block_spec("full"))[:4096]
+            abort_connection(conns, mnt)
+            code = p.wait(60)
+            err = p.stderr.read()
+            assert code == 3 and "connection was aborted" in err, \
+                "exit %d, stderr %r" % (code, err)
+            assert not is_mounted(mnt), "the dead mount was left"
+            # In the background: the daemon goes, and the mount with it.
+            subprocess.run([Tools.mount, snap, mnt], check=True, timeout=60)
+            pid = daemon_pid(mnt)
+            abort_connection(conns, mnt)
+            wait_until(lambda: not is_mounted(mnt), timeout=30,
+                       what="the aborted mount to go")
+            wait_until(lambda: mountlib.process_gone(pid), timeout=30,
+                       what="the daemon to exit")
+        finally:
+            if p and p.poll() is None:
+                p.kill()
+                p.wait()
+            unmount(mnt)
+            os.rmdir(mnt)
+
+
 def test_foreground_mount_on_a_relative_path_is_unmounted_at_sigterm():
     """libfuse changes to / even in the foreground and unmounts by the path
     it mounted: a relative mount point must still be unmounted."""
