@@ -322,14 +322,17 @@ mfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     if (fs->opts.splice && n->ops->splice) {
         struct fuse_bufvec *bv = NULL;
         r = n->ops->splice(fs, n, (guint64)off, size, &bv);
-        mfs_snapshot_leave(fs, n);
         if (r == 0)
             __atomic_add_fetch(&n->stats.read_bytes, fuse_buf_size(bv),
                                __ATOMIC_RELAXED);
+        /* libfuse reads the snapshot's bytes here, in the reply: still
+         * inside, or another program's rewrite noticed meanwhile could
+         * mix its bytes with the old bitmap's runs (mfs-change.c). */
         if (r < 0)
             fuse_reply_err(req, -r);
         else
             fuse_reply_data(req, bv, 0);
+        mfs_snapshot_leave(fs, n);
         g_free(bv);
     } else {
         guint8 *buf = thread_reply_buffer(fs);

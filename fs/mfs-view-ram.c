@@ -3,8 +3,10 @@
  *
  * The read path is the mount's hot path: a read is one call through the
  * ops into mr_block_read() (one pread per run of present pages) into the
- * thread's reply buffer, with no lock and no allocation; -o splice hands
- * libfuse the snapshot's descriptor instead.  Reads fail with EIO where the
+ * thread's reply buffer, with no allocation and only the model's reader
+ * lock, which a rewrite by another program takes as the writer
+ * (mfs-change.c); -o splice hands libfuse the snapshot's descriptor
+ * instead.  Reads fail with EIO where the
  * snapshot no longer reaches. */
 #include <errno.h>
 #include <string.h>

@@ -109,7 +109,8 @@ def expect_eio(fn, what):
 
 
 def test_same_layout_rewritten_in_place_shows_the_new_bytes():
-    for opts in (["-o", "ro"], ["-o", "rw"], ["-o", "ro,direct_io"]):
+    for opts in (["-o", "ro"], ["-o", "rw"], ["-o", "ro,direct_io"],
+                 ["-o", "ro,splice"]):
         tag = opts[1]
         path = make("same-%s.mig" % tag, SPEC)
         new = make("same-new-%s.mig" % tag, SPEC_SAME, NEW_PAGE0)
