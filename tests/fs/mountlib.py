@@ -95,6 +95,22 @@ def unmount(mnt):
                    what="exit of the daemon of " + mnt)
 
 
+def run_tool(argv, timeout=60, text=False):
+    """argv run to its end with its output kept: a CompletedProcess, also
+    when it cannot start (127) or runs past timeout (124), so that a
+    check fails with what happened rather than an exception."""
+    try:
+        return subprocess.run(argv, stdin=subprocess.DEVNULL,
+                              capture_output=True, text=text, timeout=timeout)
+    except OSError as e:
+        out = str(e) if text else str(e).encode()
+        return subprocess.CompletedProcess(argv, 127, out[:0], out)
+    except subprocess.TimeoutExpired:
+        out = "timed out after %d s" % timeout
+        return subprocess.CompletedProcess(argv, 124, "" if text else b"",
+                                           out if text else out.encode())
+
+
 @contextlib.contextmanager
 def mounted(snapshot, options=(), mnt=None):
     """Mounts snapshot with mount.mramfs and yields the mount point."""

@@ -19,7 +19,7 @@ TOOL_TIMEOUT = 120
 
 
 def run(argv, timeout=TOOL_TIMEOUT):
-    return subprocess.run(argv, capture_output=True, timeout=timeout)
+    return mountlib.run_tool(argv, timeout)
 
 
 def joined(ranges):

@@ -222,11 +222,7 @@ def first_diff(a, b, base, names, page):
 
 
 def _run(argv, timeout=TOOL_TIMEOUT):
-    try:
-        return subprocess.run(argv, stdin=subprocess.DEVNULL,
-                              capture_output=True, timeout=timeout)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return subprocess.CompletedProcess(argv, 127, b"", str(e).encode())
+    return mountlib.run_tool(argv, timeout)
 
 
 def _rmdir_quiet(path):

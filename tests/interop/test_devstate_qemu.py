@@ -63,7 +63,6 @@ import json
 import os
 import re
 import struct
-import subprocess
 import sys
 import time
 
@@ -123,12 +122,7 @@ VIA_SAVED = {
 
 
 def run(argv, timeout=TOOL_TIMEOUT):
-    try:
-        return subprocess.run(argv, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return subprocess.CompletedProcess(argv, 124, b"", b"timed out")
+    return mountlib.run_tool(argv, timeout)
 
 
 def sparse_copy(src, dst):

@@ -29,7 +29,6 @@ import json
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -130,16 +129,7 @@ class Tools:
         self.enabled = bool(info or read)
 
     def _run(self, argv):
-        try:
-            return subprocess.run(argv, stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE,
-                                  timeout=TOOL_TIMEOUT)
-        except FileNotFoundError as e:
-            return subprocess.CompletedProcess(argv, 127, b"", str(e).encode())
-        except subprocess.TimeoutExpired:
-            return subprocess.CompletedProcess(
-                argv, 124, b"", b"timed out after %d s" % TOOL_TIMEOUT)
+        return mount_checks.mountlib.run_tool(argv, TOOL_TIMEOUT)
 
     def info_json(self, path, offset=None, what=""):
         argv = [self.info, "--json"]

@@ -124,8 +124,7 @@ def parse_header(path):
 
 
 def run_tool(argv, timeout=60):
-    return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          timeout=timeout)
+    return mountlib.run_tool(argv, timeout, text=True)
 
 
 def check_refused(checks, tools, workdir, path, what, needles, offset=None):

@@ -42,7 +42,6 @@ import json
 import os
 import shutil
 import struct
-import subprocess
 import sys
 import time
 
@@ -146,12 +145,7 @@ def vmcoreinfo_blob():
 
 
 def run(argv, timeout=TOOL_TIMEOUT):
-    try:
-        return subprocess.run(argv, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return subprocess.CompletedProcess(argv, 124, b"", b"timed out")
+    return mountlib.run_tool(argv, timeout)
 
 
 def guest_ranges(snap):
