@@ -135,8 +135,9 @@ typedef struct {
     json_object *vmdesc;     /* parsed, NULL without one */
 
     GPtrArray *warnings; /* char*, each "PATH: offset 0x..: text" */
-    /* Set for good once the file was seen shorter than file_size
-     * (mr_file_check_length()). */
+    /* Set once the file was seen shorter than file_size
+     * (mr_file_check_length()), until a reload validates it again
+     * (mr-reload.h). */
     gint truncated;
     /* Steps left for the device walks of mr_file_open() plus one; 0 once
      * the file is open (later walks are bounded per section only). */

@@ -167,6 +167,10 @@ mr_file_reload(MrFile *f, GError **err)
                      "rewritten with another layout: %s", why);
         return FALSE;
     }
+    /* A reader may have seen the file short while it was being rewritten
+     * (O_TRUNC, then the bytes): that was the rewrite, not a truncation
+     * of the file now validated, whose size is f's. */
+    g_atomic_int_set(&f->truncated, 0);
     /* New bitmaps on f's own descriptor, all or none. */
     for (guint i = 0; i < f->blocks->len; i++) {
         MrRamBlock *b = g_ptr_array_index(f->blocks, i);

@@ -22,7 +22,8 @@ gboolean mr_file_same_layout(const MrFile *old, const MrFile *now, char **why);
 /* Opens the file f has open again, through its descriptor (the same inode,
  * whatever its name is now), and validates it whole.  If its layout is
  * f's, f takes its bitmaps (read lazily again from f's descriptor), its
- * libvirt header and its warnings, and TRUE is returned.  Otherwise FALSE
+ * libvirt header and its warnings, forgets a truncation seen meanwhile
+ * (mr_file_check_length()), and TRUE is returned.  Otherwise FALSE
  * with the reason, MR_ERROR_INVALID for a layout that changed, and f is
  * left as it was.  Nothing may use f's blocks while this runs. */
 gboolean mr_file_reload(MrFile *f, GError **err);

@@ -171,11 +171,37 @@ test_same_layout_takes_the_new_libvirt_xml(void)
     MRT_CHECK_STR(f->libvirt->xml, x2);
 }
 
+/* `virsh save` truncates first: a read in between sees the file short and
+ * marks it truncated, which stops every write.  Once the rewrite validates
+ * with the same layout, the model writes and reads again. */
+static void
+test_a_truncation_seen_during_the_rewrite_is_forgotten(void)
+{
+    g_autofree char *path = mrt_write_pc("cut.mig", NULL);
+    g_autofree char *other = write_pc_with_extra_page("cut-new.mig", 7, 0x33);
+    g_autoptr(MrFile) f = MRT_OPEN(path, NULL);
+    g_autoptr(GError) err = NULL;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    CU_ASSERT_FATAL(truncate(path, 4096) == 0);
+    CU_ASSERT_FALSE(mr_file_check_length(f, MR_FILE_AS_OPENED, &err));
+    CU_ASSERT_TRUE(g_error_matches(err, MR_ERROR, MR_ERROR_TRUNCATED));
+    g_clear_error(&err);
+    rewrite_in_place(path, other);
+    /* Still refused before the file is validated again. */
+    CU_ASSERT_FALSE(mr_file_check_length(f, MR_FILE_AS_OPENED, &err));
+    g_clear_error(&err);
+    MRT_CHECK(mr_file_reload(f, &err), "reload: %s", err ? err->message : "");
+    MRT_CHECK(mr_file_check_length(f, MR_FILE_AS_OPENED, &err),
+              "still taken for truncated: %s", err ? err->message : "");
+}
+
 static const MrtTest tests[] = {
     MRT_TEST(test_same_layout_with_other_pages_is_taken),
     MRT_TEST(test_other_layout_is_refused_and_the_model_kept),
     MRT_TEST(test_file_that_no_longer_opens_is_refused_with_its_own_name),
     MRT_TEST(test_same_layout_takes_the_new_libvirt_xml),
+    MRT_TEST(test_a_truncation_seen_during_the_rewrite_is_forgotten),
     MRT_END,
 };
 
