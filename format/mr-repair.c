@@ -1,5 +1,6 @@
 /* The one repair of mramfs-check(8): bits past a block's last page
  * (docs/FORMAT.md R12) cleared, the file held alone (mr-report.h). */
+#include <sys/stat.h>
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -102,6 +103,22 @@ mr_report_repair(MrReport *r, const MrOpenOptions *open)
     if (fw == NULL) {
         operational(r, err, "not repairing");
         return FALSE;
+    }
+    /* The lock is on the file checked: another one put at its path since
+     * (a rename over it) may be a mount's, which holds its bitmap. */
+    {
+        struct stat checked, now;
+
+        if (!mr_file_stat(r->file, &checked, &err) ||
+            !mr_file_stat(fw, &now, &err)) {
+            operational(r, err, "not repairing");
+            return FALSE;
+        }
+        if (checked.st_dev != now.st_dev || checked.st_ino != now.st_ino) {
+            operational(r, NULL, "%s: not repairing: another file was put at "
+                        "this path during the check", r->path);
+            return FALSE;
+        }
     }
     for (guint i = 0; i < r->problems->len; i++) {
         MrProblem *p = g_ptr_array_index(r->problems, i);

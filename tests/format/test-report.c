@@ -283,8 +283,25 @@ test_a_locked_snapshot_warns_and_is_not_repaired(void)
     mr_writer_layout_clear(&l);
 }
 
-/* The repair opens the file again: one that changed since the check is
- * not touched where it no longer matches. */
+/* src's bytes over dst's inode, as `virsh save` or cp(1) writes. */
+static gboolean
+rewrite_in_place(const char *dst, const char *src)
+{
+    g_autofree char *bytes = NULL;
+    gsize len = 0;
+    gboolean ok;
+    int fd;
+
+    if (!g_file_get_contents(src, &bytes, &len, NULL) ||
+        (fd = open(dst, O_WRONLY | O_TRUNC)) < 0)
+        return FALSE;
+    ok = write(fd, bytes, len) == (gssize)len;
+    close(fd);
+    return ok;
+}
+
+/* The repair opens the file again: one rewritten in place since the check
+ * is not touched where it no longer matches. */
 static void
 test_a_file_changed_before_the_repair_is_not_repaired(void)
 {
@@ -305,13 +322,44 @@ test_a_file_changed_before_the_repair_is_not_repaired(void)
         other = mrt_path("other.mig");
         mrt_write(w, other, &lo);
     }
-    MRT_CHECK(rename(other, path) == 0, "replaced");
+    MRT_CHECK(rewrite_in_place(path, other), "rewritten in place");
     MRT_CHECK(!mr_report_repair(r, &open) && r->operational &&
               strstr(r->operational->message, "is gone"), "refused: %s",
               r->operational ? r->operational->message : "");
     MRT_CHECK_U64(mr_report_repaired(r), 0);
     mr_writer_layout_clear(&l);
     mr_writer_layout_clear(&lo);
+}
+
+/* A file put at the path since the check (renamed over it) is not the one
+ * locked: a mount of it may hold its bitmap.  Not repaired, even with the
+ * same problem at the same place. */
+static void
+test_a_file_renamed_over_the_checked_one_is_not_repaired(void)
+{
+    MrWriterLayout l;
+    g_autofree char *path = two_blocks("renamed.mig", &l, MR_BITMAP_LE, 64, 0, FALSE);
+    g_autofree char *copy = mrt_path("renamed-copy.mig");
+    g_autofree char *before = NULL, *after = NULL;
+    g_autoptr(MrReport) r = NULL;
+    MrOpenOptions open = { 0 };
+    gsize len_before, len_after;
+
+    mrt_patch_u8(path, MRT_BLOCK(&l, 1)->bitmap_offset + 1, 0xfe);
+    r = run(path, FALSE, MR_BITMAP_LE);
+    MRT_CHECK_U64(mr_report_problems(r), 1);
+    MRT_CHECK(g_file_get_contents(path, &before, &len_before, NULL) &&
+              g_file_set_contents(copy, before, (gssize)len_before, NULL) &&
+              rename(copy, path) == 0, "renamed over");
+    MRT_CHECK(!mr_report_repair(r, &open) && r->operational &&
+              strstr(r->operational->message, "another file was put at this "
+                     "path"), "refused: %s",
+              r->operational ? r->operational->message : "");
+    MRT_CHECK_U64(mr_report_repaired(r), 0);
+    MRT_CHECK(g_file_get_contents(path, &after, &len_after, NULL) &&
+              len_after == len_before && memcmp(before, after, len_after) == 0,
+              "the file at the path is unchanged");
+    mr_writer_layout_clear(&l);
 }
 
 static void
@@ -352,6 +400,7 @@ static const MrtTest report_tests[] = {
     MRT_TEST(test_a_repair_with_nothing_to_repair_writes_nothing),
     MRT_TEST(test_a_locked_snapshot_warns_and_is_not_repaired),
     MRT_TEST(test_a_file_changed_before_the_repair_is_not_repaired),
+    MRT_TEST(test_a_file_renamed_over_the_checked_one_is_not_repaired),
     MRT_TEST(test_the_json_report_has_the_shape_mramfs_check_prints),
     MRT_END,
 };
