@@ -454,8 +454,10 @@ gm_pci_place(GmCtx *c, const GmPciBus *roots, guint nroots, GError **err)
         } else if (v->reset_vga) {
             gm_add_io(buses[j].space, 0xa0000, 0x20000, 1, "vga-lowmem");
         }
-        g_free(v->unknown_vga);
     }
+    /* Apart: the loop above stops at the first error. */
+    for (guint j = 0; j < nbuses; j++)
+        g_free(vga[j].unknown_vga);
     if (e) {
         g_propagate_error(err, e);
         return FALSE;
