@@ -60,10 +60,14 @@ build_devices(MfsTreeBuilder *tb, MrFile *f, GError **err)
         g_auto(GStrv) parts = mfs_block_path(s->idstr);
         guint n = g_strv_length(parts);
         g_autofree char *suffix = g_strdup_printf(".%u.json", s->instance_id);
+        const MfsFileOps *ops = &device_ops;
         GBytes *bytes;
         char *last;
 
         if (total > MFS_DEVICES_JSON_MAX) {
+            /* And stays so: a rewrite (device_refresh()) must not decode
+             * what the bound left out. */
+            ops = &mfs_text_ops;
             g_autofree char *why = g_strdup_printf(
                 "not decoded: the device files before it already hold more "
                 "than %u MiB of JSON", MFS_DEVICES_JSON_MAX >> 20);
@@ -75,7 +79,7 @@ build_devices(MfsTreeBuilder *tb, MrFile *f, GError **err)
         last = g_strconcat(parts[n - 1], suffix, NULL);
         g_free(parts[n - 1]);
         parts[n - 1] = last;
-        if (!mfs_tree_add(tb, parts, strlen(suffix), &device_ops,
+        if (!mfs_tree_add(tb, parts, strlen(suffix), ops,
                           mfs_text_new(bytes, s))) {
             mr_set_error(err, MR_ERROR_UNSUPPORTED, f->path, s->offset,
                          "device section \"%s\" instance %u maps to the same "
