@@ -187,7 +187,7 @@ gm_pci_find(GmCtx *c, const char *path, GmPciDev **out, GError **err)
         if (size < 64 || size > 4096) {
             mr_set_error(err, MR_ERROR_INVALID, c->f->path, s->offset,
                          "device section \"%s\": PCI configuration of %"
-                         G_GINT64_MODIFIER "u bytes (expected 256 or 4096)",
+                         G_GINT64_MODIFIER "u bytes (expected 64 to 4096)",
                          s->idstr, size);
             return FALSE;
         }

@@ -152,8 +152,8 @@ gboolean gm_pci_cached(GmCtx *c, GHashTable *devs, const char *path,
 gboolean gm_pci_split_path(const char *path, char **bus, guint *slot,
                            guint *fn);
 
-/* The PCI devices of one root bus (bus = "0000:00", "pci.0", "pci") and
- * the memory space their BARs decode into. */
+/* The PCI devices of one bus (a root bus "0000:00", "pci.0", "pci", or one
+ * behind a bridge) and the memory space their BARs decode into. */
 typedef struct {
     const char *bus;
     GmSpace *space;
@@ -167,8 +167,9 @@ typedef struct {
 /* Places every RAM block owned by a PCI device: on a bus of `buses` its
  * BAR (ROM BAR, VGA framebuffer) decides, per the configuration space in
  * the snapshot (hw/pci/pci.c pci_bar_address); the standard VGA's legacy
- * window at 0xa0000 is added too.  Blocks of devices behind bridges or
- * of unknown kinds go to `missing`.  Returns FALSE only on I/O errors. */
+ * window at 0xa0000 is added too.  Blocks of devices behind a bridge
+ * whose configuration the snapshot lacks, or of unknown kinds, go to
+ * `missing`.  Returns FALSE only on I/O errors. */
 gboolean gm_pci_place(GmCtx *c, const GmPciBus *buses, guint nbuses,
                       GError **err);
 

@@ -3,7 +3,8 @@
  * mr_file_open() reads and validates the whole stream (docs/FORMAT.md §11, R1-R15)
  * before it returns, so every offset in the model has been checked against
  * the file.  The structures are read-only to users; they change only
- * through mr-update.h (page and bitmap updates).
+ * through mr-update.h (page and bitmap updates), mr-reload.h (the file
+ * rewritten by another program) and the repair of mr-report.h.
  *
  * format/ owns the snapshot file: its descriptor is used by format/ alone.
  * Other layers lock it, stat it, check that it still holds what they read,

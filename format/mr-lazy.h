@@ -41,7 +41,8 @@ char **mr_lazy_qemu_args(const MrFile *f, const MrRamBlock *lazy,
 char *mr_lazy_qemu_args_text(const MrFile *f, const MrRamBlock *lazy,
                              const char *mountpoint, GError **err);
 
-/* Where the mount serves a lazily served block, below the mount point. */
+/* Where the mount serves the stream QEMU loads (with the lazily served
+ * blocks' bitmaps cleared), below the mount point. */
 #define MR_LAZY_STREAM_PATH "restore/lazy.mig"
 
 #endif

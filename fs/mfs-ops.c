@@ -242,9 +242,11 @@ open_file(MfsFs *fs, MfsNode *n, struct fuse_file_info *fi)
      * size, so truncation is refused before the file is opened. */
     if ((fi->flags & O_TRUNC) && mfs_file_size(fs, n) != 0)
         return -EPERM;
-    /* Only this daemon changes the file while it is mounted, so pages the
-     * kernel cached stay right across opens; but not a file whose bytes
-     * change without a write to it (mfs-view.h). */
+    /* Pages the kernel cached stay right across opens: this daemon's
+     * writes go through them, and another program's rewrite drops them
+     * all (mfs-change.c; not watched with -o nowatch, mount.mramfs(8));
+     * but not a file whose bytes change without a write to it
+     * (mfs-view.h). */
     if ((fs->updater && (n->ops->flags & MFS_FILE_UNCACHED)) ||
         (n->ops->flags & MFS_FILE_DAEMON)) {
         fi->keep_cache = 0;

@@ -55,8 +55,9 @@ enum {
      * the pages present): never served from the kernel's page cache. */
     MFS_FILE_UNCACHED = 1 << 0,
     /* About the daemon, not the snapshot (.mramfs/): never cached on any
-     * mount, its attributes never kept, and served while the snapshot
-     * cannot be (mfs-change.c). */
+     * mount, its attributes never kept, and served while the snapshot's
+     * files fail (mfs-change.c); one that reads the model may wait for a
+     * validation in progress. */
     MFS_FILE_DAEMON = 1 << 1,
 };
 
