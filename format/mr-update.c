@@ -313,19 +313,48 @@ is_zero(const guint8 *p, gsize n)
     return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
 }
 
-static gboolean
-punch_page(MrUpdater *u, const MrRamBlock *b, guint64 page, GError **err)
-{
-    guint64 at = b->pages_offset + page * b->page_size;
+/* Present pages made wholly zero, [first, first + count): punched with one
+ * call per run, not per page (a fallocate of a large range through the
+ * mount would otherwise make one call per 4 KiB). */
+typedef struct {
+    guint64 first, count;
+} PunchRun;
 
-    if (fallocate(u->f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                  (off_t)at, (off_t)b->page_size) == 0)
+static gboolean
+punch_flush(MrUpdater *u, const MrRamBlock *b, PunchRun *r, GError **err)
+{
+    guint64 at = b->pages_offset + r->first * b->page_size;
+    guint64 count = r->count;
+
+    r->count = 0;
+    if (count == 0 ||
+        fallocate(u->f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                  (off_t)at, (off_t)(count * b->page_size)) == 0)
         return TRUE;
     if (errno != EOPNOTSUPP)
-        return io_error(u, err, at, "punching a zero page", errno);
+        return io_error(u, err, at, "punching zero pages", errno);
     /* The file system cannot punch: zeros written are just as exact. */
-    struct iovec iov = { u->zeros, b->page_size };
-    return pwritev_all(u, &iov, 1, at, err);
+    for (guint64 i = 0; i < count; i++) {
+        struct iovec iov = { u->zeros, b->page_size };
+        if (!pwritev_all(u, &iov, 1, at + i * b->page_size, err))
+            return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+punch_add(MrUpdater *u, const MrRamBlock *b, PunchRun *r, guint64 page,
+          GError **err)
+{
+    if (r->count && r->first + r->count == page) {
+        r->count++;
+        return TRUE;
+    }
+    if (!punch_flush(u, b, r, err))
+        return FALSE;
+    r->first = page;
+    r->count = 1;
+    return TRUE;
 }
 
 /* A run of pages written with one pwritev: [lo, hi) of the block plus zero
@@ -369,6 +398,7 @@ write_locked(MrUpdater *u, MrRamBlock *b, const guint8 *buf, guint64 off,
 {
     const guint64 ps = b->page_size, end = off + len;
     Run run = { .n = 0 };
+    PunchRun punch = { 0, 0 };
 
     for (guint64 p = off / ps; p * ps < end; p++) {
         guint64 lo = MAX(off, p * ps), hi = MIN(end, (p + 1) * ps);
@@ -383,7 +413,7 @@ write_locked(MrUpdater *u, MrRamBlock *b, const guint8 *buf, guint64 off,
         if (zeros && (!present || full)) {
             if (!run_flush(u, &run, err))
                 return FALSE;
-            if (present && !punch_page(u, b, p, err))
+            if (present && !punch_add(u, b, &punch, p, err))
                 return FALSE;
             if (present)
                 __atomic_add_fetch(&u->block_punched[b->index], 1,
@@ -403,7 +433,7 @@ write_locked(MrUpdater *u, MrRamBlock *b, const guint8 *buf, guint64 off,
         if (!present)
             g_array_append_val(newly, p);
     }
-    return run_flush(u, &run, err);
+    return run_flush(u, &run, err) && punch_flush(u, b, &punch, err);
 }
 
 gboolean

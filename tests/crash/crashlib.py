@@ -15,6 +15,7 @@ import ctypes
 import json
 import os
 import re
+import struct
 import subprocess
 import sys
 import threading
@@ -216,6 +217,26 @@ def record(name, workdir, base, workload, options=(), shim_env=None):
     rec.seconds = time.monotonic() - t
     acks.save(rec.acks)
     return rec
+
+
+# crash-trace.h's CrashRecord, host byte order, no padding.
+_RECORD = struct.Struct("=IHHiiIIqQQQQQQ")
+CRASH_OP_FALLOCATE = 2
+
+
+def trace_records(path):
+    """[(type, mode, offset, length)] of a recorded trace, in order."""
+    out = []
+    with open(path, "rb") as f:
+        data = f.read()
+    at = 0
+    while at < len(data):
+        (magic, typ, _, mode, _, _, _, _, off, length, _, _, _,
+         data_len) = _RECORD.unpack_from(data, at)
+        assert magic == 0x5243524d, "bad record at %d of %s" % (at, path)
+        out.append((typ, mode, off, length))
+        at += _RECORD.size + data_len
+    return out
 
 
 class Result:

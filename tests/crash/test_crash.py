@@ -174,6 +174,29 @@ def case_random_synthetic(env):
     expect_clean(env, rec, keep=0)
 
 
+def case_zero_runs_synthetic(env):
+    """Zeroing runs of present pages through the mount: each run is one
+    punch of the snapshot, not one per page (a fallocate of 1 GiB made
+    262,144 calls), and every crash state of it is clean."""
+    path, layout = synthetic_base(env.workdir, "zero-runs")
+    b = layout.block()
+    ps = b.page_size
+    runs = [(0, 40), (300, 64)]     # present runs of synthetic_base
+
+    def run(c):
+        c.fallocate(layout.main, crashlib.FALLOC_FL_ZERO_RANGE, 300 * ps, 64 * ps)
+        c.fallocate(layout.main, crashlib.FALLOC_FL_PUNCH_HOLE |
+                    crashlib.FALLOC_FL_KEEP_SIZE, 0, 40 * ps)
+        c.fsync(layout.main)
+    rec = crashlib.record("zero-runs-synthetic", env.workdir, path, run)
+    punches = sorted((off - b.pages_offset, length) for typ, _, off, length
+                     in crashlib.trace_records(rec.trace)
+                     if typ == crashlib.CRASH_OP_FALLOCATE)
+    env.checks.equal(punches, [(p * ps, n * ps) for p, n in runs],
+                     "zeroed runs of present pages are punched one call per run")
+    expect_clean(env, rec, keep=0)
+
+
 def case_stray_bits(env):
     """A base whose pc.rom bitmap has bits set past its last page
     (docs/FORMAT.md R12): until the mount rewrites that word, every state has a
@@ -324,7 +347,8 @@ def main(argv=None):
     cases = []
     if args.synthetic or not args.qemu:
         cases += [case_broken_ordering, case_broken_no_sync, case_word_race,
-                  case_random_synthetic, case_stray_bits, case_superio_synthetic,
+                  case_random_synthetic, case_zero_runs_synthetic, case_stray_bits,
+                  case_superio_synthetic,
                   case_regression_fixtures]
     if args.qemu:
         cases += [case_qemu_pc, case_qemu_40p]
