@@ -129,14 +129,16 @@ mr_file_same_layout(const MrFile *old, const MrFile *now, char **why)
     return TRUE;
 }
 
-/* Messages about the reopened file name it as the user knows it. */
+/* Messages about the reopened file name it as the user knows it, escaped
+ * as every message is (mr-error.h). */
 static void
-rename_in_error(GError *err, const char *proc_path, const char *path)
+rename_in(char **message, const char *proc_path, const char *path)
 {
-    if (err && g_str_has_prefix(err->message, proc_path)) {
-        char *msg = g_strconcat(path, err->message + strlen(proc_path), NULL);
-        g_free(err->message);
-        err->message = msg;
+    if (g_str_has_prefix(*message, proc_path)) {
+        g_autofree char *name = mr_escape_text(path, -1);
+        char *msg = g_strconcat(name, *message + strlen(proc_path), NULL);
+        g_free(*message);
+        *message = msg;
     }
 }
 
@@ -158,7 +160,7 @@ mr_file_reload(MrFile *f, GError **err)
     }
     now = mr_file_open(proc, &opts, &local);
     if (now == NULL) {
-        rename_in_error(local, proc, f->path);
+        rename_in(&local->message, proc, f->path);
         g_propagate_error(err, local);
         return FALSE;
     }
@@ -192,13 +194,7 @@ mr_file_reload(MrFile *f, GError **err)
     f->libvirt = g_steal_pointer(&now->libvirt);
     g_ptr_array_unref(f->warnings);
     f->warnings = g_ptr_array_ref(now->warnings);
-    for (guint i = 0; i < f->warnings->len; i++) {
-        char **w = (char **)&g_ptr_array_index(f->warnings, i);
-        if (g_str_has_prefix(*w, proc)) {
-            char *fixed = g_strconcat(f->path, *w + strlen(proc), NULL);
-            g_free(*w);
-            *w = fixed;
-        }
-    }
+    for (guint i = 0; i < f->warnings->len; i++)
+        rename_in((char **)&g_ptr_array_index(f->warnings, i), proc, f->path);
     return TRUE;
 }

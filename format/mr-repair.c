@@ -65,6 +65,12 @@ operational(MrReport *r, GError *err, const char *fmt, ...)
     va_start(ap, fmt);
     why = g_strdup_vprintf(fmt, ap);
     va_end(ap);
+    /* The path and block names come from the user and the file. */
+    {
+        char *escaped = mr_escape_text(why, -1);
+        g_free(why);
+        why = escaped;
+    }
     if (err == NULL)
         err = g_error_new_literal(MR_ERROR, MR_ERROR_IO, why);
     else

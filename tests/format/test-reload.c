@@ -196,12 +196,31 @@ test_a_truncation_seen_during_the_rewrite_is_forgotten(void)
               "still taken for truncated: %s", err ? err->message : "");
 }
 
+/* A name with a terminal escape in it: the message that names the file
+ * again (it was reopened through /proc) escapes it, as every message. */
+static void
+test_the_file_named_again_is_escaped(void)
+{
+    g_autofree char *path = mrt_write_pc("esc\x1b]0;x\x07.mig", NULL);
+    g_autoptr(MrFile) f = MRT_OPEN(path, NULL);
+    g_autoptr(GError) err = NULL;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    mrt_truncate(path, mrt_file_size(path) / 2);
+    CU_ASSERT_FALSE(mr_file_reload(f, &err));
+    MRT_CHECK(err && strchr(err->message, 0x1b) == NULL &&
+              strchr(err->message, 0x07) == NULL &&
+              strstr(err->message, "esc\\x1b]0;x\\x07.mig") != NULL,
+              "escaped (got: %s)", err ? err->message : "nothing");
+}
+
 static const MrtTest tests[] = {
     MRT_TEST(test_same_layout_with_other_pages_is_taken),
     MRT_TEST(test_other_layout_is_refused_and_the_model_kept),
     MRT_TEST(test_file_that_no_longer_opens_is_refused_with_its_own_name),
     MRT_TEST(test_same_layout_takes_the_new_libvirt_xml),
     MRT_TEST(test_a_truncation_seen_during_the_rewrite_is_forgotten),
+    MRT_TEST(test_the_file_named_again_is_escaped),
     MRT_END,
 };
 

@@ -338,7 +338,9 @@ static void
 test_a_file_renamed_over_the_checked_one_is_not_repaired(void)
 {
     MrWriterLayout l;
-    g_autofree char *path = two_blocks("renamed.mig", &l, MR_BITMAP_LE, 64, 0, FALSE);
+    /* A name with a terminal escape: the message escapes it. */
+    g_autofree char *path = two_blocks("renamed\x1b[31m.mig", &l, MR_BITMAP_LE, 64, 0,
+                                       FALSE);
     g_autofree char *copy = mrt_path("renamed-copy.mig");
     g_autofree char *before = NULL, *after = NULL;
     g_autoptr(MrReport) r = NULL;
@@ -353,7 +355,9 @@ test_a_file_renamed_over_the_checked_one_is_not_repaired(void)
               rename(copy, path) == 0, "renamed over");
     MRT_CHECK(!mr_report_repair(r, &open) && r->operational &&
               strstr(r->operational->message, "another file was put at this "
-                     "path"), "refused: %s",
+                     "path") && strchr(r->operational->message, 0x1b) == NULL &&
+              strstr(r->operational->message, "renamed\\x1b[31m.mig"),
+              "refused: %s",
               r->operational ? r->operational->message : "");
     MRT_CHECK_U64(mr_report_repaired(r), 0);
     MRT_CHECK(g_file_get_contents(path, &after, &len_after, NULL) &&
