@@ -18,43 +18,15 @@
 
 #include "mr-error.h"
 
-#define PCI_COMMAND 0x04
-#define PCI_COMMAND_MEMORY 0x2
 #define PCI_STATUS 0x06
 #define PCI_STATUS_CAP_LIST 0x10
 #define PCI_CLASS_DEVICE 0x0a
-#define PCI_HEADER_TYPE 0x0e
 #define PCI_BASE_ADDRESS_0 0x10
 #define PCI_ROM_ADDRESS 0x30
 #define PCI_ROM_ADDRESS1 0x38 /* in a bridge's (type 1) header */
 #define PCI_CAPABILITY_LIST 0x34
 #define PCI_CAP_ID_PM 0x01
 #define PCI_CLASS_DISPLAY_VGA 0x0300
-
-static guint32
-le32(const guint8 *p)
-{
-    return p[0] | p[1] << 8 | p[2] << 16 | (guint32)p[3] << 24;
-}
-
-static guint16
-le16(const guint8 *p)
-{
-    return p[0] | p[1] << 8;
-}
-
-/* A config register as a fact for `why`. */
-static json_object *
-cfg_ref(const GmPciDev *d, guint reg, guint width)
-{
-    g_autofree char *field = g_strdup_printf("%s[0x%x]", d->config_field, reg);
-    guint64 v = width == 1 ? d->config[reg]
-              : width == 2 ? le16(d->config + reg)
-              : width == 4 ? le32(d->config + reg)
-              : le32(d->config + reg) | (guint64)le32(d->config + reg + 4) << 32;
-
-    return gm_ref(d->section->idstr, field, d->config_offset + reg, gm_hex(v));
-}
 
 /* A device that keeps a PCI power-management capability in D1-D3 may have
  * its BARs off (hw/pci/pci.c pci_pm_state) if QEMU registered the
@@ -64,13 +36,13 @@ pm_not_d0(const GmPciDev *d)
 {
     guint pos, hops = 0;
 
-    if (!(le16(d->config + PCI_STATUS) & PCI_STATUS_CAP_LIST))
+    if (!(gm_le16(d->config + PCI_STATUS) & PCI_STATUS_CAP_LIST))
         return FALSE;
     for (pos = d->config[PCI_CAPABILITY_LIST] & ~3u; pos >= 0x40 &&
          pos + 6 <= d->config_size && hops < 48;
          pos = d->config[pos + 1] & ~3u, hops++) {
         if (d->config[pos] == PCI_CAP_ID_PM)
-            return (le16(d->config + pos + 4) & 3) != 0;
+            return (gm_le16(d->config + pos + 4) & 3) != 0;
     }
     return FALSE;
 }
@@ -83,16 +55,16 @@ static BarState
 bar_address(const GmPciDev *d, guint bar, guint64 size, guint64 *addr,
             json_object *why, const char **off_reason)
 {
-    guint16 cmd = le16(d->config + PCI_COMMAND);
+    guint16 cmd = gm_le16(d->config + PCI_COMMAND);
     gboolean bridge = (d->config[PCI_HEADER_TYPE] & 0x7f) == 1;
     guint reg = bar == 6 ? (bridge ? PCI_ROM_ADDRESS1 : PCI_ROM_ADDRESS)
                          : PCI_BASE_ADDRESS_0 + 4 * bar;
-    guint32 low = le32(d->config + reg);
+    guint32 low = gm_le32(d->config + reg);
     gboolean is64 = bar != 6 && (low & 0x7) == 0x4;
     guint64 a, last;
 
-    json_object_object_add(why, "command", cfg_ref(d, PCI_COMMAND, 2));
-    json_object_object_add(why, "bar_register", cfg_ref(d, reg, is64 ? 8 : 4));
+    json_object_object_add(why, "command", gm_pci_cfg_ref(d, PCI_COMMAND, 2));
+    json_object_object_add(why, "bar_register", gm_pci_cfg_ref(d, reg, is64 ? 8 : 4));
     if (low & 1 && bar != 6) {
         *off_reason = "the BAR is an I/O BAR";
         return BAR_UNKNOWN;
@@ -101,7 +73,7 @@ bar_address(const GmPciDev *d, guint bar, guint64 size, guint64 *addr,
         *off_reason = "memory decoding is off in the command register";
         return BAR_OFF;
     }
-    a = is64 ? (low | (guint64)le32(d->config + reg + 4) << 32) : low;
+    a = is64 ? (low | (guint64)gm_le32(d->config + reg + 4) << 32) : low;
     if (bar == 6 && !(a & 1)) {
         *off_reason = "the ROM BAR's enable bit is clear";
         return BAR_OFF;
@@ -249,7 +221,7 @@ std_vga(GmCtx *c, GmPciDev *d, GError **err)
 
     if (d->vga_state)
         return TRUE;
-    if (le16(d->config + PCI_CLASS_DEVICE) != PCI_CLASS_DISPLAY_VGA)
+    if (gm_le16(d->config + PCI_CLASS_DEVICE) != PCI_CLASS_DISPLAY_VGA)
         return FALSE;
     if (g_str_equal(d->vmsd, "vga")) {
         d->vga_state = d->dev;
@@ -271,8 +243,8 @@ static gboolean
 vga_like(const GmPciDev *d)
 {
     if (g_str_equal(d->vmsd, "vga"))
-        return le16(d->config + PCI_CLASS_DEVICE) == PCI_CLASS_DISPLAY_VGA;
-    return le16(d->config + PCI_CLASS_DEVICE) == PCI_CLASS_DISPLAY_VGA ||
+        return gm_le16(d->config + PCI_CLASS_DEVICE) == PCI_CLASS_DISPLAY_VGA;
+    return gm_le16(d->config + PCI_CLASS_DEVICE) == PCI_CLASS_DISPLAY_VGA ||
            strstr(d->vmsd, "vga") || strstr(d->vmsd, "qxl") ||
            strstr(d->vmsd, "cirrus");
 }

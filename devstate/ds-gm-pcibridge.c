@@ -14,9 +14,6 @@
 
 #include <string.h>
 
-#define PCI_COMMAND 0x04
-#define PCI_COMMAND_MEMORY 0x2
-#define PCI_HEADER_TYPE 0x0e
 #define PCI_MEMORY_BASE 0x20
 #define PCI_MEMORY_LIMIT 0x22
 #define PCI_PREF_MEMORY_BASE 0x24
@@ -26,36 +23,15 @@
 #define PCI_BRIDGE_CONTROL 0x3e
 #define PCI_BRIDGE_CTL_VGA 0x08
 
-static guint16
-le16(const guint8 *p)
-{
-    return p[0] | p[1] << 8;
-}
-
-static guint32
-le32(const guint8 *p)
-{
-    return p[0] | p[1] << 8 | p[2] << 16 | (guint32)p[3] << 24;
-}
-
 /* hw/pci/pci_bridge.c pci_config_get_memory_base / _pref_base. */
 static guint64
 window_reg(const guint8 *cfg, guint reg, guint upper, gboolean pref)
 {
-    guint64 w = le16(cfg + reg), v = (w & ~0xfull) << 16;
+    guint64 w = gm_le16(cfg + reg), v = (w & ~0xfull) << 16;
 
     if (pref && (w & 0xf) == 1)
-        v |= (guint64)le32(cfg + upper) << 32;
+        v |= (guint64)gm_le32(cfg + upper) << 32;
     return v;
-}
-
-static json_object *
-cfg_fact(const GmPciDev *d, guint reg, guint64 value)
-{
-    g_autofree char *field = g_strdup_printf("%s[0x%x]", d->config_field, reg);
-
-    return gm_ref(d->section->idstr, field, d->config_offset + reg,
-                  gm_hex(value));
 }
 
 static void
@@ -68,7 +44,7 @@ add_window(const GmPciDev *d, GmSpace *parent, GmSpace *sec, gboolean pref)
                     0xfffff;
     json_object *why;
 
-    if (!(le16(d->config + PCI_COMMAND) & PCI_COMMAND_MEMORY) || limit < base)
+    if (!(gm_le16(d->config + PCI_COMMAND) & PCI_COMMAND_MEMORY) || limit < base)
         return;
     why = json_object_new_object();
     json_object_object_add(why, "rule", json_object_new_string(
@@ -77,9 +53,9 @@ add_window(const GmPciDev *d, GmSpace *parent, GmSpace *sec, gboolean pref)
         "hw/pci/pci_bridge.c pci_bridge_region_init"));
     json_object_object_add(why, "bridge", json_object_new_string(d->path));
     json_object_object_add(why, "command",
-                           cfg_fact(d, PCI_COMMAND, le16(d->config + PCI_COMMAND)));
-    json_object_object_add(why, "base", cfg_fact(d, breg, le16(d->config + breg)));
-    json_object_object_add(why, "limit", cfg_fact(d, lreg, le16(d->config + lreg)));
+                           gm_pci_cfg_fact(d, PCI_COMMAND, gm_le16(d->config + PCI_COMMAND)));
+    json_object_object_add(why, "base", gm_pci_cfg_fact(d, breg, gm_le16(d->config + breg)));
+    json_object_object_add(why, "limit", gm_pci_cfg_fact(d, lreg, gm_le16(d->config + lreg)));
     gm_add_alias(parent, base, limit - base + 1, 1, sec, base, why);
 }
 
@@ -139,16 +115,16 @@ gm_pci_bridges(GmCtx *c, const GmPciBus *roots, guint nroots,
         g_ptr_array_add(c->spaces, sec);
         add_window(d, parent->space, sec, TRUE);
         add_window(d, parent->space, sec, FALSE);
-        if ((le16(d->config + PCI_BRIDGE_CONTROL) & PCI_BRIDGE_CTL_VGA) &&
-            (le16(d->config + PCI_COMMAND) & PCI_COMMAND_MEMORY)) {
+        if ((gm_le16(d->config + PCI_BRIDGE_CONTROL) & PCI_BRIDGE_CTL_VGA) &&
+            (gm_le16(d->config + PCI_COMMAND) & PCI_COMMAND_MEMORY)) {
             json_object *why = json_object_new_object();
             json_object_object_add(why, "rule", json_object_new_string(
                 "pci-bridge-vga"));
             json_object_object_add(why, "source", json_object_new_string(
                 "hw/pci/pci_bridge.c pci_bridge_init_vga_aliases"));
             json_object_object_add(why, "bridge", json_object_new_string(d->path));
-            json_object_object_add(why, "bridge_control", cfg_fact(
-                d, PCI_BRIDGE_CONTROL, le16(d->config + PCI_BRIDGE_CONTROL)));
+            json_object_object_add(why, "bridge_control", gm_pci_cfg_fact(
+                d, PCI_BRIDGE_CONTROL, gm_le16(d->config + PCI_BRIDGE_CONTROL)));
             gm_add_alias(parent->space, 0xa0000, 0x20000, 1, sec, 0xa0000, why);
         }
         child = (GmPciBus){ .bus = d->path, .space = sec,

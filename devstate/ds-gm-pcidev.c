@@ -14,6 +14,27 @@
 #include "mr-cursor.h"
 #include "mr-error.h"
 
+json_object *
+gm_pci_cfg_fact(const GmPciDev *d, guint reg, guint64 value)
+{
+    g_autofree char *field = g_strdup_printf("%s[0x%x]", d->config_field, reg);
+
+    return gm_ref(d->section->idstr, field, d->config_offset + reg,
+                  gm_hex(value));
+}
+
+json_object *
+gm_pci_cfg_ref(const GmPciDev *d, guint reg, guint width)
+{
+    const guint8 *p = d->config + reg;
+    guint64 v = width == 1 ? p[0]
+              : width == 2 ? gm_le16(p)
+              : width == 4 ? gm_le32(p)
+              : gm_le32(p) | (guint64)gm_le32(p + 4) << 32;
+
+    return gm_pci_cfg_fact(d, reg, v);
+}
+
 void
 gm_pci_dev_free(GmPciDev *d)
 {

@@ -140,6 +140,30 @@ typedef struct {
 void gm_pci_dev_free(GmPciDev *d);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GmPciDev, gm_pci_dev_free)
 
+/* Configuration space registers (QEMU's include/standard-headers/linux/
+ * pci_regs.h), little-endian in the snapshot as in the device. */
+#define PCI_COMMAND 0x04
+#define PCI_COMMAND_MEMORY 0x2
+#define PCI_HEADER_TYPE 0x0e
+
+static inline guint16
+gm_le16(const guint8 *p)
+{
+    return (guint16)(p[0] | p[1] << 8);
+}
+
+static inline guint32
+gm_le32(const guint8 *p)
+{
+    return p[0] | p[1] << 8 | p[2] << 16 | (guint32)p[3] << 24;
+}
+
+/* Register reg of d's configuration as a fact for `why`: its place in the
+ * snapshot and `value` (what the rule read from it, or made of it). */
+json_object *gm_pci_cfg_fact(const GmPciDev *d, guint reg, guint64 value);
+/* The same with the register's own value, width 1, 2, 4 or 8 bytes. */
+json_object *gm_pci_cfg_ref(const GmPciDev *d, guint reg, guint width);
+
 /* The device whose qdev path is `path`, from the section that holds its
  * PCI configuration, in *out (free it); NULL there when no section does.
  * FALSE only with an error. */

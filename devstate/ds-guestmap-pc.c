@@ -105,15 +105,6 @@ add_firmware(Pc *pc, guint major, guint minor)
     }
 }
 
-static json_object *
-host_ref(const Pc *pc, guint reg)
-{
-    g_autofree char *field = g_strdup_printf("%s[0x%x]", pc->host->config_field, reg);
-
-    return gm_ref(pc->host->section->idstr, field, pc->host->config_offset + reg,
-                  gm_hex(pc->host->config[reg]));
-}
-
 static void
 add_pam(Pc *pc)
 {
@@ -130,7 +121,7 @@ add_pam(Pc *pc)
                                 "pam_update");
 
         gm_pam_region(i, &start, &size, &reg, &high);
-        json_object_object_add(why, "pam_register", host_ref(pc, pam0 + reg));
+        json_object_object_add(why, "pam_register", gm_pci_cfg_ref(pc->host, pam0 + reg, 1));
         json_object_object_add(why, "nibble", json_object_new_string(
             high ? "high" : "low"));
         json_object_object_add(why, "mode", json_object_new_int(mode));
@@ -150,7 +141,7 @@ add_smram_i440fx(Pc *pc)
     json_object *why = gm_rule("smram-region", "hw/pci-host/i440fx.c "
                             "i440fx_update_memory_mappings");
 
-    json_object_object_add(why, "smram_register", host_ref(pc, 0x72));
+    json_object_object_add(why, "smram_register", gm_pci_cfg_ref(pc->host, 0x72, 1));
     if (smram & 0x40) { /* D_OPEN: the RAM below shows */
         json_object_put(why);
         return;
@@ -177,14 +168,14 @@ add_smram_q35(Pc *pc)
     }
     if (!open || h_smrame) {
         why = gm_rule("smram-region", "hw/pci-host/q35.c mch_update_smram");
-        json_object_object_add(why, "smram_register", host_ref(pc, 0x9d));
-        json_object_object_add(why, "esmramc_register", host_ref(pc, 0x9e));
+        json_object_object_add(why, "smram_register", gm_pci_cfg_ref(pc->host, 0x9d, 1));
+        json_object_object_add(why, "esmramc_register", gm_pci_cfg_ref(pc->host, 0x9e, 1));
         gm_add_alias(pc->system, 0xa0000, 0x20000, 1, pc->pci, 0xa0000, why);
     }
     if (open && h_smrame) {
         why = gm_rule("smram-open-high", "hw/pci-host/q35.c mch_update_smram");
-        json_object_object_add(why, "smram_register", host_ref(pc, 0x9d));
-        json_object_object_add(why, "esmramc_register", host_ref(pc, 0x9e));
+        json_object_object_add(why, "smram_register", gm_pci_cfg_ref(pc->host, 0x9d, 1));
+        json_object_object_add(why, "esmramc_register", gm_pci_cfg_ref(pc->host, 0x9e, 1));
         gm_add_ram(pc->system, 0xfeda0000, 0x20000, 1, pc->ram, 0xa0000,
                    FALSE, why);
     }
@@ -216,7 +207,7 @@ add_smram_q35(Pc *pc)
     /* The SMBASE lock (F_SMBASE) does not survive a restore: the
      * destination's write mask is the reset one, so mch_update_smbase_smram
      * clears the register and the blackhole at 0x30000 stays off. */
-    json_object_object_add(c->m->machine, "f_smbase", host_ref(pc, 0x9c));
+    json_object_object_add(c->m->machine, "f_smbase", gm_pci_cfg_ref(pc->host, 0x9c, 1));
 }
 
 static void
