@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "mr-error.h"
 #include "mr-read.h"
 
 
@@ -44,10 +45,20 @@ gm_pc_read_split(Pc *pc, GError **err)
     GmSplitSource src = GM_SPLIT_UNKNOWN;
     GmPcSplit rule_split = gm_pc_default_split(pc->q35, pc->ram_size);
 
+    g_autoptr(GError) unreadable = NULL;
+
     if (!gm_section(c, "mc146818rtc", 0, &rtc, &why, err))
         return FALSE;
-    if (rtc && !gm_field_bytes(c, rtc, "cmos_data", cmos, sizeof(cmos), &off, err))
-        return FALSE;
+    /* A CMOS this rule cannot read leaves the split unknown, as no CMOS
+     * does: the rest of the map stands.  Only an I/O error stops it. */
+    if (rtc && !gm_field_bytes(c, rtc, "cmos_data", cmos, sizeof(cmos), &off,
+                               &unreadable)) {
+        if (!g_error_matches(unreadable, MR_ERROR, MR_ERROR_INVALID)) {
+            g_propagate_error(err, g_steal_pointer(&unreadable));
+            return FALSE;
+        }
+        rtc = NULL;
+    }
     if (rtc)
         src = gm_pc_split(pc->q35, pc->ram_size, cmos, &pc->split);
 
@@ -57,6 +68,9 @@ gm_pc_read_split(Pc *pc, GError **err)
         : "hw/i386/pc_piix.c pc_init1: below 3.5 GiB all low, else 3 GiB low"));
     json_object_object_add(o, "rule_below_4g", gm_hex(rule_split.below));
     json_object_object_add(o, "rule_above_4g", gm_hex(rule_split.above));
+    if (unreadable)
+        json_object_object_add(o, "cmos_unreadable",
+                               json_object_new_string(unreadable->message));
     if (rtc) {
         g_autofree char *hex = g_strdup_printf(
             "%02x%02x %02x%02x %02x%02x %02x%02x %02x%02x%02x",

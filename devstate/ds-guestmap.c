@@ -110,12 +110,18 @@ gm_field_bytes(GmCtx *c, json_object *dev, const char *path, guint8 *buf,
     json_object *leaf = ds_find_field(dev, path), *off, *size;
 
     if (leaf == NULL || !json_object_object_get_ex(leaf, "offset", &off) ||
-        !json_object_object_get_ex(leaf, "size", &size) ||
-        json_object_get_uint64(size) != n) {
+        !json_object_object_get_ex(leaf, "size", &size)) {
         mr_set_error(err, MR_ERROR_INVALID, c->f->path, MR_NO_OFFSET,
                      "device field \"%s\": expected %" G_GSIZE_FORMAT
-                     " bytes, found %s", path, n,
-                     leaf ? "another size" : "no such field");
+                     " bytes, found no such field", path, n);
+        return FALSE;
+    }
+    if (json_object_get_uint64(size) != n) {
+        mr_set_error(err, MR_ERROR_INVALID, c->f->path,
+                     json_object_get_uint64(off), "device field \"%s\": "
+                     "expected %" G_GSIZE_FORMAT " bytes, found %"
+                     G_GINT64_MODIFIER "u", path, n,
+                     json_object_get_uint64(size));
         return FALSE;
     }
     if (offset)

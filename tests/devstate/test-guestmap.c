@@ -22,6 +22,9 @@ static const char i440fx_desc[] =
 static const char rtc_desc[] =
     "{\"vmsd_name\":\"mc146818rtc\",\"version\":3,\"fields\":["
     "{\"name\":\"cmos_data\",\"type\":\"buffer\",\"size\":128}]}";
+static const char short_rtc_desc[] =
+    "{\"vmsd_name\":\"mc146818rtc\",\"version\":3,\"fields\":["
+    "{\"name\":\"cmos_data\",\"type\":\"buffer\",\"size\":64}]}";
 /* The x86 cpu section reduced to one field and the SynIC subsection as
  * target/i386/machine.c vmstate_msr_hyperv_synic describes it. */
 static const char cpu_desc[] =
@@ -45,6 +48,7 @@ typedef struct {
     guint64 ram;
     gboolean vmdesc;
     gboolean rewritten_cmos;
+    gboolean short_cmos;       /* cmos_data of 64 bytes, not 128 */
     const char *extra_block;   /* with a "foo" PCI device section */
     gboolean ram_not_stored;
     guint64 synic_msg;         /* vCPU 0's SIMP MSR, with a SynIC block */
@@ -93,8 +97,10 @@ write_pc(const char *name, const Synth *s)
              (guint32)(sp.above / 65536));
     if (s->rewritten_cmos)
         cmos[0x34] ^= 0x40;
-    MRT_CHECK(mr_writer_add_device(w, "mc146818rtc", 0, 3, rtc_desc, cmos,
-                                   128, FALSE, &err), "rtc");
+    MRT_CHECK(mr_writer_add_device(w, "mc146818rtc", 0, 3,
+                                   s->short_cmos ? short_rtc_desc : rtc_desc,
+                                   cmos, s->short_cmos ? 64 : 128, FALSE, &err),
+              "rtc");
     if (s->isa_vga) {
         /* QEMU 10.0.2 cannot restore an isa-vga under MALLOC_PERTURB_ (it
          * crashes), so the QEMU tests have no such case. */
@@ -212,6 +218,35 @@ test_rewritten_cmos_leaves_the_split_out(void)
                   RANGE(m, i)->gpa >= 4 * GiB - 256 * 1024,
                   "no range between 1 MiB and the BIOS (range %u at 0x%"
                   G_GINT64_MODIFIER "x)", i, RANGE(m, i)->gpa);
+    ds_guest_map_free(m);
+out:
+    mr_file_close(f);
+}
+
+/* A CMOS of another size than the rule reads leaves the split unknown
+ * (its RAM above 1 MiB missing), not the whole map; the map says why,
+ * with the field's offset and both sizes. */
+static void
+test_a_cmos_of_another_size_leaves_the_split_out(void)
+{
+    Synth s = { .machine = "pc-i440fx-10.0", .ram = 32 * MiB, .vmdesc = TRUE,
+                .short_cmos = TRUE };
+    g_autofree char *path = write_pc("short-cmos.mig", &s);
+    MrFile *f;
+    DsGuestMap *m = map_of(path, &f);
+    json_object *split;
+    const char *why;
+
+    if (m == NULL)
+        goto out;
+    DST_STR(m->machine, "split/source", "unknown");
+    MRT_CHECK(missing_has(m, "RAM from 1 MiB up"), "RAM above 1 MiB missing");
+    split = dst_get(m->machine, "split/cmos_unreadable");
+    why = split ? json_object_get_string(split) : "";
+    MRT_CHECK(strstr(why, ": offset 0x") &&
+              strstr(why, "\"cmos_data\": expected 128 bytes, found 64"),
+              "why: %s", why);
+    MRT_CHECK(m->ranges->len > 0, "the rest is mapped");
     ds_guest_map_free(m);
 out:
     mr_file_close(f);
@@ -393,6 +428,7 @@ out:
 static const MrtTest tests[] = {
     MRT_TEST(test_synthetic_pc_maps_as_qemu),
     MRT_TEST(test_rewritten_cmos_leaves_the_split_out),
+    MRT_TEST(test_a_cmos_of_another_size_leaves_the_split_out),
     MRT_TEST(test_unknown_machines_and_versions_map_nothing),
     MRT_TEST(test_no_vmdesc_maps_nothing),
     MRT_TEST(test_unknown_pci_blocks_go_to_missing),
