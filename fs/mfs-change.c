@@ -140,6 +140,11 @@ settled(MfsFs *fs)
      * read could get the new bytes cut at an old size.  Not under the
      * lock: dropping a page waits for the reads in flight on it. */
     invalidate_all(fs);
+    /* Validated after 0.3 s without a write, but the writer may have come
+     * back meanwhile: then what was read may be half old, half new, and
+     * the files stay failing until it is quiet again. */
+    if (fs->watch && !mfs_watch_quiet(fs->watch))
+        return;
     g_atomic_int_set(&fs->state, ok ? MFS_SNAPSHOT_VALID : MFS_SNAPSHOT_FAILED);
     if (ok)
         mfs_log(LOG_NOTICE, "%s: validated again after the change: same "

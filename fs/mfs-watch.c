@@ -186,6 +186,19 @@ watch_thread(gpointer data)
     return NULL;
 }
 
+gboolean
+mfs_watch_quiet(MfsWatch *w)
+{
+    /* The descriptor does not block: this reads what is queued, no more. */
+    if (w->events_fd >= 0) {
+        if (w->fanotify)
+            read_fanotify(w);
+        else
+            read_inotify(w);
+    }
+    return !w->writing;
+}
+
 MfsWatch *
 mfs_watch_start(int fd, gboolean own_writes, MfsWatchFn fn, gpointer data)
 {

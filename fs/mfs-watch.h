@@ -36,6 +36,13 @@ typedef struct MfsWatch MfsWatch;
  * is still served, and mfs_watch_method() says why it is not watched. */
 MfsWatch *mfs_watch_start(int fd, gboolean own_writes, MfsWatchFn fn,
                           gpointer data);
+/* From inside fn, on the watching thread: reads the events queued since
+ * (passing them to fn as usual) and says whether no other program wrote
+ * since the last MFS_WATCH_SETTLED.  A caller that validated the file
+ * after SETTLED asks this before it trusts what it read: a writer that
+ * came back meanwhile gives MFS_WATCH_MODIFIED here, and SETTLED again
+ * once it is quiet. */
+gboolean mfs_watch_quiet(MfsWatch *w);
 /* Stops the thread and frees w (NULL is fine). */
 void mfs_watch_stop(MfsWatch *w);
 /* "fanotify", "inotify", or why writes by other programs go unnoticed. */
